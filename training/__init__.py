@@ -1,0 +1,1 @@
+"""Training, evaluation and TorchScript export for the restoration-serve models."""

@@ -1,0 +1,1 @@
+"""Plain nn.Module model definitions, one per file, each with named presets."""
