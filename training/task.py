@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -29,15 +30,19 @@ class Task(ABC):
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         train_paths, self.val_paths = split(list_images(args.data))
-        self.sampler = PatchSampler(train_paths, args.patch, args.max_side, seed=args.seed)
+        self.sampler = self.make_sampler(train_paths, args.seed)
         # Fixed validation crops from held-out photos, degraded once with a fixed seed.
-        val_sampler = PatchSampler(self.val_paths, args.patch, args.max_side, seed=args.seed + 1)
+        val_sampler = self.make_sampler(self.val_paths, args.seed + 1)
         torch.manual_seed(args.seed + 1)
         self.val_batch = self.make_batch(val_sampler.sample(args.val_patches))
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Model-specific options (preset, degradation strengths, ...)."""
+
+    def make_sampler(self, paths: list[Path], seed: int) -> PatchSampler:
+        """Where patches come from (override e.g. to crop aligned pairs instead of single photos)."""
+        return PatchSampler(paths, self.args.patch, self.args.max_side, seed=seed)
 
     @abstractmethod
     def build_model(self) -> nn.Module: ...
