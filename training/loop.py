@@ -24,13 +24,21 @@ def _lr_at(step: int, steps: int, base: float, warmup: int = 200) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
+def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task) -> int:
     if not path.exists():
         return 0
     state = torch.load(path, map_location="cpu")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
+    if "rng" in state:  # resume the same patch and degradation sequence
+        task.sampler.gen.set_state(state["rng"]["sampler"])
+        torch.set_rng_state(state["rng"]["torch"])
     return int(state["step"])
+
+
+def _save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, task: Task, step: int) -> None:
+    rng = {"sampler": task.sampler.gen.get_state(), "torch": torch.get_rng_state()}
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng}, path)
 
 
 def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_every: int,
@@ -40,7 +48,7 @@ def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_eve
     model = task.build_model()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     ckpt = out_dir / "checkpoint.pt"
-    start = _load_checkpoint(ckpt, model, opt)
+    start = _load_checkpoint(ckpt, model, opt, task)
     metrics_path = out_dir / "metrics.csv"
     new_file = start == 0 or not metrics_path.exists()
     with open(metrics_path, "w" if new_file else "a", newline="") as f:
@@ -65,7 +73,7 @@ def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_eve
                                  f"{val['baseline_psnr']:.3f}", f"{time.time() - began:.0f}"])
                 f.flush()
                 bar.set_postfix(loss=f"{running:.4f}", val=f"{val['val_psnr']:.2f}", base=f"{val['baseline_psnr']:.2f}")
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step + 1}, ckpt)
+                _save_checkpoint(ckpt, model, opt, task, step + 1)
     model.eval()
     final = task.validate(model)
     save_grid(task.preview_rows(model), out_dir / "before_after.png", ["baseline", "model", "target"])

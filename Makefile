@@ -1,0 +1,36 @@
+# restoration-serve: `make serve`, `make stop`, `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-requirements
+
+.PHONY: serve stop test archives install java train-superres eval-superres bench-serve
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+java:
+	@command -v java >/dev/null 2>&1 || { echo "Java was not found: TorchServe needs a JDK 17; install it (Debian/Ubuntu: sudo apt-get install openjdk-17-jdk-headless) and run make again."; exit 1; }
+
+archives: $(STAMP)
+	$(PY) archives/build.py
+
+serve: java archives
+	$(PY) -m serving.server start
+
+stop:
+	@if [ -x $(PY) ]; then $(PY) -m serving.server stop; else echo "nothing to stop (no $(VENV))"; fi
+
+test: java $(STAMP)
+	$(PY) -m pytest tests
+
+train-superres: $(STAMP)
+	$(PY) -m training.train superres $(if $(DATA),--data $(DATA)) --export-to archives/superres/superres.pt
+
+eval-superres: $(STAMP)
+	$(PY) -m benchmarks.superres_quality --data $(DATA)

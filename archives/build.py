@@ -1,0 +1,47 @@
+"""Build model_store/<endpoint>.mar for every archives/<endpoint>/ holding weights and a model-config.yaml.
+
+Usage: python archives/build.py [endpoint ...]   (default: all of them)
+The handler is handlers/<endpoint>.py; the shared handler modules travel as extra files.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_HANDLER_FILES = ("image_handler.py", "image_io.py", "tiling.py")
+VERSION = "1.0"
+
+
+def endpoints() -> list[str]:
+    """Endpoints with committed TorchScript weights, a model config and a handler."""
+    return sorted(d.name for d in (ROOT / "archives").iterdir()
+                  if (d / f"{d.name}.pt").exists() and (d / "model-config.yaml").exists()
+                  and (ROOT / "handlers" / f"{d.name}.py").exists())
+
+
+def build(endpoint: str, store: Path) -> Path:
+    src = ROOT / "archives" / endpoint
+    extra = [ROOT / "handlers" / f for f in SHARED_HANDLER_FILES]
+    store.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["torch-model-archiver", "--model-name", endpoint, "--version", VERSION,
+         "--serialized-file", str(src / f"{endpoint}.pt"),
+         "--handler", str(ROOT / "handlers" / f"{endpoint}.py"),
+         "--extra-files", ",".join(str(p) for p in extra),
+         "--config-file", str(src / "model-config.yaml"),
+         "--export-path", str(store), "--force"],
+        check=True,
+    )
+    return store / f"{endpoint}.mar"
+
+
+def main(argv: list[str]) -> None:
+    store = ROOT / "model_store"
+    for endpoint in argv or endpoints():
+        print(f"built {build(endpoint, store).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

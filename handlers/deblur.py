@@ -1,0 +1,42 @@
+"""TorchServe handler for ``deblur``: atrous residual deblurring network (Brehm et al., NTIRE 2020, stage 1).
+
+Same-size output for any input size (padded to the stride, cropped back); large photos run in
+tiles whose overlap covers the receptive field stored in the TorchScript file. ``ensemble=true``
+averages the model over the 8 flips/rotations of the input (8x the time).
+"""
+from __future__ import annotations
+
+import torch
+
+from image_handler import ImageHandler, Request, parse_bool
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of the last two dims (k in 0..7)."""
+    if k >= 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def undo_dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    x = torch.rot90(x, -(k % 4), dims=(-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+
+class DeblurHandler(ImageHandler):
+    pad_multiple = 2  # the stride-2 conv: tiles must start on the same grid as the whole image
+    options = {"ensemble": parse_bool}
+    option_defaults = {"ensemble": False}
+
+    def load_model(self, path: str) -> torch.jit.ScriptModule:
+        model = super().load_model(path)
+        self.receptive_field = (int(model.receptive_field) + 1) // 2  # the base wants one side
+        return model
+
+    def infer(self, x: torch.Tensor, request: Request) -> torch.Tensor:
+        if not request.options["ensemble"]:
+            return self.model(x)
+        total = self.model(x).float()
+        for k in range(1, 8):
+            total += undo_dihedral(self.model(dihedral(x, k)), k).float()
+        return (total / 8).to(x.dtype)

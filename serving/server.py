@@ -1,0 +1,176 @@
+"""Start, wait for and stop a TorchServe instance of this bundle.
+
+    python -m serving.server start [--config config.properties] [--state .serve]
+    python -m serving.server stop  [--state .serve]
+
+The state folder holds what TorchServe would otherwise put in /tmp or the working directory
+(socket, pid file, unpacked models via TEMP/TMPDIR; key_file.json; logs), so two servers
+never collide and ``stop`` stops exactly the server that ``start`` started.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    state: Path
+    inference_url: str
+    management_url: str
+    metrics_url: str
+
+    @property
+    def key_file(self) -> Path:
+        return self.state / "key_file.json"
+
+    def keys(self) -> dict[str, str]:
+        data = json.loads(self.key_file.read_text())
+        return {api: data[api]["key"] for api in ("inference", "management")}
+
+    def headers(self, api: str = "inference") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys()[api]}"}
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    props = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            props[key.strip()] = value.strip()
+    return props
+
+
+def _url(address: str) -> str:
+    return re.sub(r"^https?://0\.0\.0\.0", "http://127.0.0.1", address)
+
+
+def java_missing() -> bool:
+    try:
+        subprocess.run(["java", "-version"], capture_output=True, check=True)
+        return False
+    except (OSError, subprocess.CalledProcessError):
+        return True
+
+
+def _pid_file(state: Path) -> Path:
+    return state / "tmp" / ".model_server.pid"
+
+
+def _env(state: Path) -> dict[str, str]:
+    tmp = state / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    # TorchServe looks for the `torchserve` launcher's Python; keep the venv's bin on PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "TEMP": str(tmp), "TMPDIR": str(tmp), "PATH": path}
+
+
+def start(config: Path, state: Path, model_store: Path) -> Server:
+    """Launch TorchServe in the background with ``config``; output goes to state/torchserve.log."""
+    if java_missing():
+        raise SystemExit("Java was not found: TorchServe needs a JDK 17, e.g. `sudo apt-get install openjdk-17-jdk-headless`.")
+    state = state.resolve()
+    if running_pid(state):
+        raise SystemExit(f"a server from {state} is already running (pid {running_pid(state)}); stop it first")
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "logs").mkdir(exist_ok=True)
+    env = {**_env(state), "LOG_LOCATION": str(state / "logs"), "METRICS_LOCATION": str(state / "logs")}
+    with open(state / "torchserve.log", "ab") as log:  # never a pipe: Java inherits it and the caller hangs
+        subprocess.run(
+            ["torchserve", "--start", "--ncs", "--model-store", str(model_store.resolve()),
+             "--ts-config", str(config.resolve())],
+            cwd=state, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True)
+    props = read_properties(config)
+    return Server(state, _url(props["inference_address"]), _url(props["management_address"]),
+                  _url(props["metrics_address"]))
+
+
+def running_pid(state: Path) -> int | None:
+    """The pid recorded in ``state`` if that process is alive."""
+    try:
+        pid = int(_pid_file(state.resolve()).read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def wait_ready(server: Server, models: list[str], timeout: float = 300.0) -> None:
+    """Block until every model has a READY worker; raise with the log's tail otherwise."""
+    deadline = time.time() + timeout
+    pending = set(models)
+    while pending and time.time() < deadline:
+        if not running_pid(server.state):
+            time.sleep(1)
+            if not running_pid(server.state) and time.time() > deadline - timeout + 15:
+                break
+        try:
+            for name in sorted(pending):
+                reply = requests.get(f"{server.management_url}/models/{name}",
+                                     headers=server.headers("management"), timeout=5)
+                workers = reply.json()[0]["workers"] if reply.ok else []
+                if any(w["status"] == "READY" for w in workers):
+                    pending.discard(name)
+        except (requests.RequestException, FileNotFoundError, json.JSONDecodeError, KeyError):
+            pass
+        if pending:
+            time.sleep(1)
+    if pending:
+        tail = (server.state / "torchserve.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"models not READY: {sorted(pending)}; TorchServe log ends:\n{tail}")
+
+
+def stop(state: Path, timeout: float = 30.0) -> bool:
+    """Stop the server recorded in ``state`` (SIGTERM, then SIGKILL). True if one was running."""
+    pid = running_pid(state)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while running_pid(state) and time.time() < deadline:
+        time.sleep(0.2)
+    if running_pid(state):
+        os.kill(pid, signal.SIGKILL)
+    _pid_file(state.resolve()).unlink(missing_ok=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("--config", type=Path, default=ROOT / "config.properties")
+    parser.add_argument("--state", type=Path, default=ROOT / ".serve")
+    parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
+    args = parser.parse_args(argv)
+    if args.action == "stop":
+        print("stopped" if stop(args.state) else f"no server from {args.state} is running")
+        return
+    models = sorted(p.stem for p in args.model_store.glob("*.mar"))
+    if not models:
+        raise SystemExit(f"no .mar archives in {args.model_store}: run `make archives` first")
+    server = start(args.config, args.state, args.model_store)
+    wait_ready(server, models)
+    print(f"TorchServe is up with {', '.join(models)}.")
+    print(f"  inference:  {server.inference_url}/predictions/<model>")
+    print(f"  management: {server.management_url}   metrics: {server.metrics_url}/metrics")
+    print(f"  API tokens: {server.key_file} (inference key: {server.keys()['inference']})")
+    print(f'  try: curl -H "Authorization: Bearer {server.keys()["inference"]}" -T photo.png '
+          f"{server.inference_url}/predictions/superres -o photo_x4.png")
+    print("  stop with: make stop")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""sRGB <-> CIE Lab (D65) in torch, and the L-preserving recombination of L with predicted ab.
+
+All functions are TorchScript-compatible so the exported colorizer carries its own colour
+maths (the serving handler never converts colours). Images are [..., 3, H, W]: RGB in [0, 1],
+Lab with L in [0, 100] and a, b roughly in [-110, 110].
+"""
+from __future__ import annotations
+
+import torch
+
+def _rgb_to_xyz(x: torch.Tensor) -> torch.Tensor:
+    """Linear sRGB -> XYZ (D65), over the channel dim (-3)."""
+    m = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
+                      [0.2126729, 0.7151522, 0.0721750],
+                      [0.0193339, 0.1191920, 0.9503041]], dtype=x.dtype, device=x.device)
+    return torch.einsum("ij,...jhw->...ihw", m, x)
+
+
+def _xyz_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """The exact inverse of ``_rgb_to_xyz`` (computed in float64)."""
+    m = torch.tensor([[3.2404548360214087, -1.5371388501025751, -0.49853154686848083],
+                      [-0.9692663898756538, 1.876010928842491, 0.041556082346673524],
+                      [0.055643419604213644, -0.20402585426769812, 1.0572251624579287]], dtype=x.dtype, device=x.device)
+    return torch.einsum("ij,...jhw->...ihw", m, x)
+
+
+def _white(x: torch.Tensor) -> torch.Tensor:
+    """D65 white taken as the row sums of the matrix, so r = g = b maps to a = b = 0 exactly."""
+    return torch.tensor([0.95047, 1.0000001, 1.08883], dtype=x.dtype, device=x.device)[:, None, None]
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055)
+
+
+def _f(t: torch.Tensor) -> torch.Tensor:
+    delta = 6.0 / 29.0
+    return torch.where(t > delta ** 3, t.clamp_min(delta ** 3) ** (1.0 / 3.0), t / (3 * delta ** 2) + 4.0 / 29.0)
+
+
+def _f_inv(t: torch.Tensor) -> torch.Tensor:
+    delta = 6.0 / 29.0
+    return torch.where(t > delta, t ** 3, 3 * delta ** 2 * (t - 4.0 / 29.0))
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    fx, fy, fz = _f(_rgb_to_xyz(srgb_to_linear(rgb)) / _white(rgb)).unbind(-3)
+    return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-3)
+
+
+def lab_to_linear(lab: torch.Tensor) -> torch.Tensor:
+    """Lab -> linear RGB, not clipped (out-of-gamut colours leave [0, 1])."""
+    l, a, b = lab.unbind(-3)
+    fy = (l + 16.0) / 116.0
+    f = torch.stack([fy + a / 500.0, fy, fy - b / 200.0], dim=-3)
+    return _xyz_to_rgb(_f_inv(f) * _white(lab))
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """Lab -> sRGB, simply clipped (changes L for out-of-gamut colours; see ``recombine``)."""
+    return linear_to_srgb(lab_to_linear(lab).clamp(0, 1))
+
+
+def _in_gamut(lin: torch.Tensor, tol: float) -> torch.Tensor:
+    return ((lin >= -tol) & (lin <= 1.0 + tol)).all(dim=-3, keepdim=True)
+
+
+def recombine(l: torch.Tensor, ab: torch.Tensor, steps: int = 10, tol: float = 1e-6) -> torch.Tensor:
+    """sRGB image with exactly the lightness ``l`` [.., 1, H, W] and chroma as close to ``ab`` as fits.
+
+    Clipping an out-of-gamut colour in RGB would change its lightness, so instead each
+    pixel's ab is scaled towards 0 (gray, always in gamut) by the largest factor that stays
+    in gamut, found by bisection; hue is kept and L is untouched.
+    """
+    lo = torch.zeros_like(l)
+    hi = torch.ones_like(l)
+    full = lab_to_linear(torch.cat([l, ab], dim=-3))
+    if not bool(_in_gamut(full, tol).all()):
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            ok = _in_gamut(lab_to_linear(torch.cat([l, ab * mid], dim=-3)), tol)
+            lo = torch.where(ok, mid, lo)
+            hi = torch.where(ok, hi, mid)
+        ok = _in_gamut(full, tol)
+        lo = torch.where(ok, hi, lo)
+    else:
+        lo = hi
+    return linear_to_srgb(lab_to_linear(torch.cat([l, ab * lo], dim=-3)).clamp(0, 1))

@@ -1,0 +1,81 @@
+"""Random global photo edits (the bad retouching a retouching model must undo).
+
+Each edit is a per-pixel colour transform with one random strength per image: exposure,
+gamma, contrast, saturation, white balance/tint, S-curves and fades. ``random_global_edits``
+applies a random subset of them in a random order, so the model sees single edits and
+combinations, plus a few untouched images (which it must leave alone).
+All functions take and return [N, 3, H, W] tensors in [0, 1].
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from training.degradations.colour_cast import random_cast
+
+Generator = torch.Generator | None
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma, [N, 1, H, W]."""
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+def exposure(x: torch.Tensor, stops: torch.Tensor) -> torch.Tensor:
+    return (x * torch.exp2(stops)).clamp(0, 1)
+
+
+def gamma(x: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+    return x.clamp_min(1e-6) ** power
+
+
+def contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Stretch around each image's mean luma (as PIL's ImageEnhance.Contrast)."""
+    mean = luma(x).mean(dim=(2, 3), keepdim=True)
+    return (mean + (x - mean) * factor).clamp(0, 1)
+
+
+def saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    gray = luma(x)
+    return (gray + (x - gray) * factor).clamp(0, 1)
+
+
+def s_curve(x: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """``x - a sin(2 pi x) / 2 pi``: a > 0 is an S-curve (more midtone contrast), a < 0 flattens.
+    Fixes 0, 0.5 and 1 and stays monotonic for |a| < 1."""
+    return x - amount * torch.sin(2 * math.pi * x) / (2 * math.pi)
+
+
+def fade(x: torch.Tensor, black: torch.Tensor, white: torch.Tensor) -> torch.Tensor:
+    """Lifted blacks and dimmed whites, the washed-out "matte" look."""
+    return black + x * (1 - black - white)
+
+
+def _uniform(n: int, low: float, high: float, gen: Generator, device: torch.device) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, 1, 1, 1, generator=gen, device=device)
+
+
+# name -> edit with freshly sampled per-image strengths. Ranges are those of a careless edit:
+# visible, but the photo is still recognisable and mostly unclipped.
+EDITS: dict[str, Callable[[torch.Tensor, Generator], torch.Tensor]] = {
+    "exposure": lambda x, g: exposure(x, _uniform(x.shape[0], -1.2, 1.2, g, x.device)),
+    "gamma": lambda x, g: gamma(x, torch.exp2(_uniform(x.shape[0], -0.6, 0.6, g, x.device))),
+    "contrast": lambda x, g: contrast(x, _uniform(x.shape[0], 0.6, 1.4, g, x.device)),
+    "saturation": lambda x, g: saturation(x, _uniform(x.shape[0], 0.3, 1.7, g, x.device)),
+    "white_balance": lambda x, g: random_cast(x, 0.3, g),  # per-channel gains: temperature and tint
+    "s_curve": lambda x, g: s_curve(x, _uniform(x.shape[0], -0.6, 0.6, g, x.device)),
+    "fade": lambda x, g: fade(x, _uniform(x.shape[0], 0.0, 0.2, g, x.device), _uniform(x.shape[0], 0.0, 0.15, g, x.device)),
+}
+
+
+def random_global_edits(x: torch.Tensor, p: float = 0.4, generator: Generator = None) -> torch.Tensor:
+    """Apply each edit to each image with probability ``p``, edits in a random order,
+    then quantise to 8 bits as a saved photo would be."""
+    names = list(EDITS)
+    order = torch.randperm(len(names), generator=generator)
+    for k in order.tolist():
+        chosen = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=x.device) < p
+        x = torch.where(chosen, EDITS[names[k]](x, generator), x)
+    return torch.round(x * 255) / 255

@@ -1,0 +1,214 @@
+"""Guided colorization in Lab space: a small U-Net predicts ab from L, user hints and a reference.
+
+- Hints as in Zhang et al., "Real-Time User-Guided Image Colorization with Learned Deep
+  Priors" (SIGGRAPH 2017) and iColoriT (Yun et al., WACV 2023): a sparse ab map plus a mask
+  channel are extra inputs.
+- Reference guidance: the reference's colour statistics (a soft ab histogram, ab means per
+  lightness band, global ab mean/std) go through an MLP into FiLM scales/shifts of every
+  decoder stage (Perez et al., "FiLM", AAAI 2018), so colours transfer even when the content
+  differs. A per-pixel prior, the reference's mean ab at the pixel's lightness (luminance
+  matching as in Welsh et al., "Transferring Color to Greyscale Images", SIGGRAPH 2002), is
+  fed in as two more input channels with its confidence.
+- ``ColorizeService`` is what gets exported and served: RGB in, RGB out with the input's L
+  kept exactly (``training.colour.recombine``); ab is predicted at a working resolution and
+  upsampled (chroma is smooth), image-wise, patch-wise (overlapping tiles, less "context
+  confusion" in busy scenes) or as the ensemble of both.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from training.colour import recombine, rgb_to_lab
+
+L_SCALE, AB_SCALE = 100.0, 110.0  # Lab units -> the network's ~[-1, 1] ranges
+L_BANDS, AB_BINS = 8, 8
+DESCRIPTOR = AB_BINS * AB_BINS + 3 * L_BANDS + 4 + 1
+IN_CHANNELS = 7  # L, hint ab (2), hint mask, reference prior ab (2), prior confidence
+
+PRESETS: dict[str, dict] = {
+    "tiny": {"width": 16},  # ~0.15 M parameters, for tests and quick sanity runs
+    "small": {"width": 24},  # the shipped weights (~0.35 M parameters)
+    "base": {"width": 32},
+}
+
+
+def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, 1, 1), nn.ReLU(inplace=True))
+
+
+def _gauss(x: torch.Tensor, centres: torch.Tensor, sigma: float) -> torch.Tensor:
+    return torch.exp(-0.5 * ((x - centres) / sigma) ** 2)
+
+
+def _up_cat(y: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    return torch.cat([F.interpolate(y, size=skip.shape[-2:], mode="nearest"), skip], 1)
+
+
+def _film(y: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    return y * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+
+
+class Colorizer(nn.Module):
+    """U-Net (4 downsamplings, the first at the input; any input size) with FiLM-modulated decoder stages.
+
+    Inputs in Lab units: ``l`` [N, 1, H, W], ``hint_ab`` [N, 2, H, W] (0 where no hint),
+    ``hint_mask`` [N, 1, H, W], ``ref_lab`` [N, 3, h, w], ``has_ref`` [N] (0 = no reference).
+    Output: predicted ab [N, 2, H, W] in Lab units.
+    """
+
+    def __init__(self, width: int = 24, hidden: int = 64) -> None:
+        super().__init__()
+        c = width
+        # The first block already halves the resolution: chroma is smooth, and it quarters the cost.
+        self.enc1, self.enc2, self.enc3 = _block(IN_CHANNELS, c, 2), _block(c, 2 * c, 2), _block(2 * c, 4 * c, 2)
+        self.mid = _block(4 * c, 4 * c, 2)
+        self.dec3, self.dec2, self.dec1 = _block(8 * c, 4 * c), _block(6 * c, 2 * c), _block(3 * c, c)
+        self.head = nn.Conv2d(c, 2, 3, 1, 1)
+        self.film_sizes = [4 * c, 2 * c, c]
+        self.film = nn.Sequential(nn.Linear(DESCRIPTOR, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, 2 * sum(self.film_sizes)))
+        nn.init.zeros_(self.film[-1].weight)  # start as identity modulation
+        nn.init.zeros_(self.film[-1].bias)
+        self.l_scale, self.ab_scale = L_SCALE, AB_SCALE
+        self.register_buffer("band_centres", torch.linspace(0, 1, L_BANDS), persistent=False)
+        self.register_buffer("bin_centres", torch.linspace(-0.7, 0.7, AB_BINS), persistent=False)
+
+    def reference_stats(self, ref_lab: torch.Tensor, has_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-band [sum ab, weight] [N, K, 3], FiLM descriptor [N, D]); all zero without a reference."""
+        n = ref_lab.shape[0]
+        l = ref_lab[:, 0].reshape(n, 1, -1) / self.l_scale
+        ab = ref_lab[:, 1:].reshape(n, 2, -1) / self.ab_scale
+        bands = _gauss(l, self.band_centres[None, :, None], 0.1)  # [N, K, P]
+        count = float(l.shape[-1])
+        band_sum = torch.cat([torch.einsum("nkp,ncp->nkc", bands, ab), bands.sum(-1, keepdim=True)], -1) / count
+        band_mean = band_sum[..., :2] / (band_sum[..., 2:] + 1e-3)
+        wa = _gauss(ab[:, :1], self.bin_centres[None, :, None], 0.1)  # [N, B, P]
+        wb = _gauss(ab[:, 1:], self.bin_centres[None, :, None], 0.1)
+        joint = wa[:, :, None] * wb[:, None, :]  # [N, B, B, P]
+        hist = (joint / (joint.sum((1, 2), keepdim=True) + 1e-6)).mean(-1).reshape(n, -1)
+        desc = torch.cat([hist * 4.0, band_mean.reshape(n, -1), band_sum[..., 2], ab.mean(-1), ab.std(-1),
+                          torch.ones(n, 1, dtype=ab.dtype, device=ab.device)], 1)
+        has = has_ref.to(ab.dtype)
+        return band_sum * has[:, None, None], desc * has[:, None]
+
+    def prior(self, l: torch.Tensor, band_sum: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W]: the reference's mean ab (normalised) at each pixel's lightness, and its confidence."""
+        bands = _gauss(l / self.l_scale, self.band_centres[None, :, None, None], 0.1)  # [N, K, H, W]
+        mixed = torch.einsum("nkhw,nkc->nchw", bands, band_sum)
+        return torch.cat([mixed[:, :2] / (mixed[:, 2:] + 1e-3), mixed[:, 2:]], 1)
+
+    def predict(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
+                band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+        h, w = l.shape[-2], l.shape[-1]
+        x = torch.cat([l / self.l_scale, hint_ab / self.ab_scale * hint_mask, hint_mask, self.prior(l, band_sum)], 1)
+        x = F.pad(x, (0, -w % 16, 0, -h % 16), mode="replicate")
+        g3, g2, g1, b3, b2, b1 = self.film(desc).split(self.film_sizes + self.film_sizes, dim=1)
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        y = _film(self.dec3(_up_cat(self.mid(e3), e3)), g3, b3)
+        y = _film(self.dec2(_up_cat(y, e2)), g2, b2)
+        y = _film(self.dec1(_up_cat(y, e1)), g1, b1)
+        ab = F.interpolate(self.head(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return ab[..., :h, :w] * self.ab_scale
+
+    def forward(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
+                ref_lab: torch.Tensor, has_ref: torch.Tensor) -> torch.Tensor:
+        band_sum, desc = self.reference_stats(ref_lab, has_ref)
+        return self.predict(l, hint_ab, hint_mask, band_sum, desc)
+
+
+def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    if x.shape[-2] == h and x.shape[-1] == w:
+        return x
+    return F.interpolate(x, size=(h, w), mode="area")
+
+
+def _ramp(length: int, overlap: int, device: torch.device) -> torch.Tensor:
+    """Tile blending weights: rise over ``overlap`` pixels at both ends, never zero."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)
+    return torch.minimum(torch.minimum(pos + 1, length - pos), torch.full_like(pos, float(overlap))) / overlap
+
+
+def _starts(length: int, tile: int, stride: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+class ColorizeService(nn.Module):
+    """The served colorizer: RGB photo + guidance in, RGB out with the photo's L kept exactly.
+
+    ``image`` [N, 3, H, W] in [0, 1] (colour is discarded, only L is used); ``hint_rgb``
+    [N, 3, H, W] the hint colours, read where ``hint_mask`` [N, 1, H, W] is 1 (one pixel per
+    hint is enough: hints are widened at the working resolution); ``reference`` [N, 3, h, w]
+    in [0, 1], used where ``has_reference`` [N] is 1; ``mode`` is "image", "patch" or "ensemble".
+    """
+
+    def __init__(self, net: Colorizer, work_side: int = 256, tile: int = 128, overlap: int = 32,
+                 ref_side: int = 128) -> None:
+        super().__init__()
+        self.net = net
+        self.work_side, self.tile, self.overlap, self.ref_side = work_side, tile, overlap, ref_side
+
+    def _work_size(self, h: int, w: int, side: int) -> tuple[int, int]:
+        scale = min(1.0, side / float(max(h, w)))
+        return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+
+    def _hints(self, hint_rgb: torch.Tensor, hint_mask: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hints moved to the working size: ab averaged over the hints falling in a cell, then widened
+        to 3x3 cells (the patch sizes seen in training)."""
+        mask = (hint_mask > 0).to(hint_rgb.dtype)
+        ab = rgb_to_lab(hint_rgb)[:, 1:] * mask
+        cover = _resize(mask, h, w)
+        ab = _resize(ab, h, w)
+        wide = F.avg_pool2d((cover > 0).to(ab.dtype), 3, 1, 1)
+        ab_wide = F.avg_pool2d(ab / cover.clamp_min(1e-8) * (cover > 0).to(ab.dtype), 3, 1, 1)
+        ab_wide = torch.where(cover > 0, ab / cover.clamp_min(1e-8), ab_wide / wide.clamp_min(1e-8))
+        return ab_wide, (wide > 0).to(ab.dtype)
+
+    def _patchwise(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
+                   band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+        h, w = l.shape[-2], l.shape[-1]
+        out = torch.zeros(l.shape[0], 2, h, w, dtype=l.dtype, device=l.device)
+        total = torch.zeros(1, 1, h, w, dtype=l.dtype, device=l.device)
+        th, tw = min(self.tile, h), min(self.tile, w)
+        weight = _ramp(th, self.overlap, l.device)[:, None] * _ramp(tw, self.overlap, l.device)[None, :]
+        stride = self.tile - self.overlap
+        for y in _starts(h, self.tile, stride):
+            for x in _starts(w, self.tile, stride):
+                ab = self.net.predict(l[..., y:y + th, x:x + tw], hint_ab[..., y:y + th, x:x + tw],
+                                      hint_mask[..., y:y + th, x:x + tw], band_sum, desc)
+                out[..., y:y + th, x:x + tw] += ab * weight
+                total[..., y:y + th, x:x + tw] += weight
+        return out / total
+
+    def forward(self, image: torch.Tensor, hint_rgb: torch.Tensor, hint_mask: torch.Tensor,
+                reference: torch.Tensor, has_reference: torch.Tensor, mode: str = "ensemble") -> torch.Tensor:
+        if mode not in ["image", "patch", "ensemble"]:
+            raise ValueError("mode must be image, patch or ensemble")
+        l_full = rgb_to_lab(image)[:, :1]
+        h, w = self._work_size(image.shape[-2], image.shape[-1], self.work_side)
+        l = _resize(l_full, h, w)
+        hint_ab, mask = self._hints(hint_rgb, hint_mask, h, w)
+        rh, rw = self._work_size(reference.shape[-2], reference.shape[-1], self.ref_side)
+        band_sum, desc = self.net.reference_stats(rgb_to_lab(_resize(reference, rh, rw)), has_reference)
+        if mode == "image":
+            ab = self.net.predict(l, hint_ab, mask, band_sum, desc)
+        elif mode == "patch":
+            ab = self._patchwise(l, hint_ab, mask, band_sum, desc)
+        else:
+            ab = 0.5 * (self.net.predict(l, hint_ab, mask, band_sum, desc)
+                        + self._patchwise(l, hint_ab, mask, band_sum, desc))
+        ab = F.interpolate(ab, size=l_full.shape[-2:], mode="bilinear", align_corners=False)
+        return recombine(l_full, ab)
+
+
+def colorizer(preset: str = "small") -> Colorizer:
+    """Build a named preset (``tiny``, ``small`` or ``base``)."""
+    return Colorizer(**PRESETS[preset])

@@ -1,0 +1,46 @@
+"""Light-bleed removal (FiLM²): photo patches with synthetic glow/flare/veiling glare -> the clean patches."""
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from training.degradations.glare import add_glare
+from training.models.film2 import PRESETS, film2
+from training.task import Task
+
+
+class EnhanceTask(Task):
+    name = "enhance"
+    default_patch = 256  # the original work found 256 better than 128 and 512: glare needs context
+    default_batch = 8
+    default_steps = 3000
+    default_lr = 1e-3
+    default_max_side = 512
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+        parser.add_argument("--encoder-weights", default=None,
+                            help="local torchvision ImageNet checkpoint for the encoder (nothing is downloaded)")
+        parser.add_argument("--branch-weight", type=float, default=0.5,
+                            help="weight of each decoder's own L1 loss next to the ensemble's, so each one "
+                                 "is a full estimate on its own")
+
+    def build_model(self) -> nn.Module:
+        return film2(self.args.preset, self.args.encoder_weights)
+
+    def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Flips/rotations come from the sampler; no brightness/colour jitter (the task is about light).
+        return add_glare(clean), clean
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        main, light = model.branches(batch[0])
+        target = batch[-1]
+        ensemble = F.l1_loss(0.5 * main + 0.5 * light, target)
+        return ensemble + self.args.branch_weight * (F.l1_loss(main, target) + F.l1_loss(light, target))
+
+
+TASK = EnhanceTask
