@@ -155,22 +155,22 @@ class ColorizeService(nn.Module):
         super().__init__()
         self.net = net
         self.work_side, self.tile, self.overlap, self.ref_side = work_side, tile, overlap, ref_side
+        self.band_rows = 256
 
     def _work_size(self, h: int, w: int, side: int) -> tuple[int, int]:
         scale = min(1.0, side / float(max(h, w)))
         return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
 
     def _hints(self, hint_rgb: torch.Tensor, hint_mask: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hints moved to the working size: ab averaged over the hints falling in a cell, then widened
-        to 3x3 cells (the patch sizes seen in training)."""
+        """Hints moved to the working size (the mean colour of the hints falling in a cell), then
+        widened to 3x3 cells, like the patch hints seen in training."""
         mask = (hint_mask > 0).to(hint_rgb.dtype)
-        ab = rgb_to_lab(hint_rgb)[:, 1:] * mask
         cover = _resize(mask, h, w)
-        ab = _resize(ab, h, w)
-        wide = F.avg_pool2d((cover > 0).to(ab.dtype), 3, 1, 1)
-        ab_wide = F.avg_pool2d(ab / cover.clamp_min(1e-8) * (cover > 0).to(ab.dtype), 3, 1, 1)
-        ab_wide = torch.where(cover > 0, ab / cover.clamp_min(1e-8), ab_wide / wide.clamp_min(1e-8))
-        return ab_wide, (wide > 0).to(ab.dtype)
+        hit = (cover > 0).to(cover.dtype)
+        ab = rgb_to_lab(_resize(hint_rgb * mask, h, w) / cover.clamp_min(1e-8))[:, 1:] * hit
+        wide = F.avg_pool2d(hit, 3, 1, 1)
+        ab_wide = F.avg_pool2d(ab, 3, 1, 1) / wide.clamp_min(1e-8)
+        return torch.where(hit > 0, ab, ab_wide), (wide > 0).to(ab.dtype)
 
     def _patchwise(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
                    band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
@@ -205,8 +205,15 @@ class ColorizeService(nn.Module):
         else:
             ab = 0.5 * (self.net.predict(l, hint_ab, mask, band_sum, desc)
                         + self._patchwise(l, hint_ab, mask, band_sum, desc))
+        return self._recombine(l_full, ab)
+
+    def _recombine(self, l_full: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """Upsampled ab joined with the full-size L, in bands of rows to bound memory on large photos."""
         ab = F.interpolate(ab, size=l_full.shape[-2:], mode="bilinear", align_corners=False)
-        return recombine(l_full, ab)
+        out = torch.empty(l_full.shape[0], 3, l_full.shape[-2], l_full.shape[-1], dtype=l_full.dtype, device=l_full.device)
+        for y in range(0, l_full.shape[-2], self.band_rows):
+            out[..., y:y + self.band_rows, :] = recombine(l_full[..., y:y + self.band_rows, :], ab[..., y:y + self.band_rows, :])
+        return out
 
 
 def colorizer(preset: str = "small") -> Colorizer:
