@@ -1,0 +1,116 @@
+"""Every served endpoint through a live TorchServe: security defaults, bad inputs, metrics."""
+from __future__ import annotations
+
+import concurrent.futures
+import re
+
+import pytest
+import requests
+
+from archives.build import endpoints
+from tests.support import decode_png, photo, png_bytes
+from tests.test_image_io import png_header_only
+
+ENDPOINTS = endpoints()
+GOOD = png_bytes(photo(48, 40, seed=7))
+
+
+def assert_good(live, endpoint: str) -> None:
+    reply = live.predict(endpoint, GOOD)
+    assert reply.status_code == 200, reply.text[:300]
+    assert reply.headers["Content-Type"] == "image/png"
+    assert decode_png(reply.content).size[0] >= 48
+
+
+def test_every_archive_is_ready(live):
+    reply = live.management("GET", "/models")
+    assert reply.ok
+    assert sorted(m["modelName"] for m in reply.json()["models"]) == ENDPOINTS
+
+
+def test_inference_without_or_with_a_wrong_token_is_refused(live):
+    assert live.predict("superres", GOOD, token=False).status_code in (400, 401, 403)
+    reply = live.predict("superres", GOOD, token=False, headers={"Authorization": "Bearer not-the-key"})
+    assert reply.status_code in (400, 401, 403) and "Token" in reply.text
+
+
+def test_management_needs_its_own_token(live):
+    url = f"{live.server.management_url}/models"
+    assert requests.get(url, headers=live.server.headers("inference"), timeout=10).status_code in (400, 401, 403)
+
+
+def test_model_registration_api_is_off(live):
+    """enable_model_api=false: registering or deleting models answers 405, even with the right token."""
+    assert live.management("POST", "/models?url=superres.mar&model_name=again").status_code == 405
+    assert live.management("DELETE", "/models/superres").status_code == 405
+    assert len(live.management("GET", "/models").json()["models"]) == len(ENDPOINTS)
+
+
+def test_apis_listen_on_loopback_only(live):
+    for url in (live.server.inference_url, live.server.management_url, live.server.metrics_url):
+        assert url.startswith("http://127.0.0.1:")
+
+
+BAD_INPUTS = {
+    "empty body": (b"", 400),
+    "not an image": (b"%PDF-1.4 not an image", 415),
+    "truncated": (GOOD[: len(GOOD) // 2], 400),
+    "decompression bomb": (png_header_only(100_000, 100_000), 413),
+    "too many pixels": (png_header_only(9000, 5000), 413),
+}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gets_json_4xx_and_the_next_request_succeeds(live, endpoint, case):
+    body, code = BAD_INPUTS[case]
+    reply = live.predict(endpoint, body)
+    assert reply.status_code == code, reply.text[:300]
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert set(reply.json()) >= {"code", "type", "message"}
+    assert_good(live, endpoint)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_wrong_form_field_and_bad_option(live, endpoint):
+    reply = live.predict(endpoint, files={"file": ("a.png", GOOD, "image/png")})
+    assert reply.status_code == 400 and reply.json()["type"] == "UnknownField"
+    reply = live.predict(endpoint, files={"data": ("a.png", GOOD, "image/png")}, data={"format": "gif"})
+    assert reply.status_code == 400 and reply.json()["type"] == "InvalidOption"
+    assert_good(live, endpoint)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16"])
+def test_odd_modes_are_served(live, endpoint, mode):
+    img = photo(40, 32, seed=3)
+    img = img.convert("I;16") if mode == "I;16" else img.convert(mode)
+    body = png_bytes(img, "JPEG" if mode == "CMYK" else "PNG")
+    reply = live.predict(endpoint, body)
+    assert reply.status_code == 200, reply.text[:300]
+    out = decode_png(reply.content)
+    assert out.size[0] % 40 == 0 and out.size[1] % 32 == 0
+
+
+def test_concurrent_good_and_bad_requests(live):
+    bodies = [GOOD, b"junk", GOOD, b"", GOOD, GOOD[: len(GOOD) // 2]] * 2
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda b: live.predict("superres", b).status_code, bodies))
+    assert codes == [200, 415, 200, 400, 200, 400] * 2
+
+
+def _counter(text: str, name: str, model: str) -> float:
+    pattern = rf'^{name}\{{[^}}]*(?:model_name|ModelName)="{model}"[^}}]*\}} ([0-9.eE+-]+)$'
+    return sum(float(v) for v in re.findall(pattern, text, re.M))
+
+
+def test_prometheus_metrics_count_requests_and_megapixels(live):
+    def scrape() -> str:
+        return requests.get(f"{live.server.metrics_url}/metrics", timeout=10).text
+    before = scrape()
+    for _ in range(3):
+        assert live.predict("superres", GOOD).status_code == 200
+    after = scrape()
+    assert _counter(after, "ts_inference_requests_total", "superres") - _counter(before, "ts_inference_requests_total", "superres") == 3
+    gained = _counter(after, "MegapixelsProcessed", "superres") - _counter(before, "MegapixelsProcessed", "superres")
+    assert gained == pytest.approx(3 * 48 * 40 / 1e6, rel=0.05)
