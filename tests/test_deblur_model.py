@@ -1,0 +1,177 @@
+"""deblur: atrous network architecture, blur synthesis, paired-folder training data, tiling seams."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deblur import dihedral as serve_dihedral, undo_dihedral
+from tiling import run_padded, run_tiled
+from training.degradations.motion_blur import (BlurConfig, blur_valid, defocus_disc, degrade, random_kernel,
+                                               rasterise, shake_trajectory)
+from training.models.atrous_deblur import DILATIONS, PRESETS, AtrousDeblur, atrous_deblur
+from training.tasks.deblur import DeblurTask
+from training.train import parse_args
+
+from tests.support import photo
+
+
+def expected_parameters(blocks: int, filters: int, trunk: int, stem: int, first_kernel: int) -> int:
+    """Parameter count from the definition: conv weights + per-channel scale and bias of every ScaledConv."""
+    def conv(cin: int, cout: int, k: int) -> int:
+        return cin * cout * k * k + 2 * cout
+
+    block = len(DILATIONS) * conv(trunk, filters, 3) + conv(len(DILATIONS) * filters, trunk, 3)
+    transposed = trunk * stem * 4 * 4 + stem  # ConvTranspose2d(4x4) weight + its plain bias
+    return (conv(3, stem, first_kernel) + conv(stem, trunk, 3) + blocks * block + transposed
+            + conv(2 * stem, stem, 3) + conv(stem, 3, 3))
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_paper_preset_parameter_count():
+    model = atrous_deblur("paper")
+    count = n_params(model)
+    print(f"paper preset: {count:,} parameters")
+    assert abs(count - expected_parameters(**PRESETS["paper"])) <= 0.01 * count
+    assert 46e6 < count < 50e6  # the write-up's "about 47M" (20 blocks, F=128, trunk 256)
+
+
+@pytest.mark.parametrize("preset,size", [("paper", (22, 31)), ("cpu", (45, 70))])
+def test_presets_script_and_match_eager(preset, size):
+    torch.manual_seed(0)
+    model = atrous_deblur(preset).eval()
+    scripted = torch.jit.script(model)
+    x = torch.rand(1, 3, *size)
+    with torch.inference_mode():
+        eager, script = model(x), scripted(x)
+    assert script.shape == x.shape
+    assert (eager - script).abs().max().item() < 1e-5
+    assert scripted.receptive_field == model.receptive_field
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (9, 7), (33, 47), (64, 65), (100, 37)])
+def test_any_size_gives_same_size(size):
+    model = atrous_deblur("cpu").eval()
+    x = torch.rand(2, 3, *size)
+    with torch.inference_mode():
+        y = model(x)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+
+
+def test_receptive_field_bounds_the_influence_of_one_pixel():
+    """Changing one pixel must leave every output farther than the receptive radius unchanged."""
+    torch.manual_seed(0)
+    model = AtrousDeblur(blocks=2, filters=4, trunk=8, stem=4).eval()
+    radius = (model.receptive_field + 1) // 2
+    x = torch.rand(1, 3, 160, 160)
+    bumped = x.clone()
+    bumped[..., 80, 80] += 0.5
+    with torch.inference_mode():
+        diff = (model(bumped) - model(x)).abs().amax(dim=(0, 1))
+    ys, xs = torch.nonzero(diff > 1e-6, as_tuple=True)
+    assert len(ys) > 0
+    assert (ys - 80).abs().max() <= radius and (xs - 80).abs().max() <= radius
+
+
+def test_tiled_inference_has_no_seams():
+    """Tiles with the handler's overlap (twice the receptive radius) reproduce whole-image inference."""
+    torch.manual_seed(0)
+    model = atrous_deblur("cpu").eval()
+    overlap = model.receptive_field + 1  # 2 * radius, rounded up to the stride
+    x = torch.rand(1, 3, 330, 301)
+    with torch.inference_mode():
+        whole = run_padded(model, x, 2, 1)
+        tiled = run_tiled(model, x, tile=96, overlap=overlap, multiple=2, scale=1)
+    assert tiled.shape == whole.shape == x.shape
+    assert (tiled - whole).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("k", range(8))
+def test_ensemble_transforms_invert(k):
+    x = torch.rand(1, 3, 6, 10)
+    assert torch.equal(undo_dihedral(serve_dihedral(x, k), k), x)
+
+
+# ---- blur synthesis -------------------------------------------------------------------
+
+def test_kernels_are_normalised_centred_and_sized():
+    rng = np.random.default_rng(0)
+    cfg = BlurConfig()
+    coords = np.arange(cfg.max_kernel)
+    for _ in range(200):
+        k = random_kernel(rng, cfg)
+        assert k.shape == (cfg.max_kernel, cfg.max_kernel)
+        assert k.min() >= 0 and abs(k.sum() - 1) < 1e-9
+        centre = (cfg.max_kernel - 1) / 2
+        # Centre of mass at the centre: blurring must not shift the image against its target.
+        assert abs((k.sum(0) * coords).sum() - centre) < 1e-6 and abs((k.sum(1) * coords).sum() - centre) < 1e-6
+
+
+def _minor_axis_ratio(k: np.ndarray) -> float:
+    """Smaller / larger eigenvalue of the kernel's second moments: ~0 for a straight line."""
+    ys, xs = np.mgrid[: k.shape[0], : k.shape[1]]
+    dx, dy = xs - (k * xs).sum(), ys - (k * ys).sum()
+    cov = np.array([[(k * dx * dx).sum(), (k * dx * dy).sum()], [(k * dx * dy).sum(), (k * dy * dy).sum()]])
+    low, high = np.linalg.eigvalsh(cov)
+    return low / high
+
+
+def test_shake_kernels_are_not_all_straight_lines():
+    rng = np.random.default_rng(1)
+    line = rasterise(np.stack([np.linspace(0, 10, 64), np.linspace(0, 4, 64)], 1), 17)
+    assert _minor_axis_ratio(line) < 0.02  # the measure does call a line a line
+    ratios = [_minor_axis_ratio(rasterise(shake_trajectory(rng), 17)) for _ in range(100)]
+    assert np.mean(np.array(ratios) > 0.05) > 0.5
+
+
+def test_defocus_disc_is_round_and_normalised():
+    disc = defocus_disc(9)
+    assert abs(disc.sum() - 1) < 1e-9
+    assert np.allclose(disc, disc.T) and np.allclose(disc, disc[::-1])
+    assert disc[4, 4] > 0 and disc[0, 0] == 0
+
+
+def test_blur_is_a_true_convolution():
+    """A delta one pixel right of centre moves the image one pixel right; the target is cropped to match."""
+    img = torch.rand(1, 3, 20, 24)
+    kernel = torch.zeros(1, 5, 5)
+    kernel[0, 2, 3] = 1
+    blurred, target = blur_valid(img, kernel)
+    assert blurred.shape == target.shape == (1, 3, 16, 20)
+    assert torch.allclose(blurred, img[..., 2:18, 1:21])
+    assert torch.equal(target, img[..., 2:18, 2:22])
+
+
+def test_degrade_is_deterministic_8bit_and_blurry():
+    clean = torch.from_numpy(np.array(photo(96, 96, seed=3))).permute(2, 0, 1)[None].float().div(255).repeat(4, 1, 1, 1)
+    a, target = degrade(clean, np.random.default_rng(5))
+    b, _ = degrade(clean, np.random.default_rng(5))
+    assert torch.equal(a, b)
+    assert a.shape == target.shape == (4, 3, 80, 80)
+    assert a.min() >= 0 and a.max() <= 1 and torch.equal(a, (a * 255).round() / 255)
+    # Blur removes high frequencies: neighbouring pixels differ less than in the sharp target.
+    grad = lambda t: (t[..., 1:] - t[..., :-1]).abs().mean()  # noqa: E731
+    assert grad(a) < grad(target)
+
+
+# ---- paired (GoPro layout) training data ---------------------------------------------------
+
+def test_paired_folders_give_aligned_real_pairs(tmp_path):
+    """Each 'blur' file is its sharp partner inverted, so an aligned, equally flipped pair sums to 1."""
+    for seq in ("seq1", "seq2"):
+        for kind in ("sharp", "blur"):
+            (tmp_path / seq / kind).mkdir(parents=True)
+        for i in range(3):
+            sharp = photo(80, 72, seed=10 * len(seq) + i)
+            sharp.save(tmp_path / seq / "sharp" / f"{i:06d}.png")
+            Image.eval(sharp, lambda v: 255 - v).save(tmp_path / seq / "blur" / f"{i:06d}.png")
+    args = parse_args(["deblur", "--data", str(tmp_path), "--pairs", "--patch", "48", "--val-patches", "2"])
+    task = DeblurTask(args)
+    blurry, sharp = task.make_batch(task.sampler.sample(6))
+    assert blurry.shape == sharp.shape == (6, 3, 48, 48)
+    assert torch.allclose(blurry + sharp, torch.ones_like(sharp), atol=1e-6)
