@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from archives.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,6 +149,34 @@ def stop(state: Path, timeout: float = 30.0) -> bool:
         os.kill(pid, signal.SIGKILL)
     _pid_file(state.resolve()).unlink(missing_ok=True)
     return True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_isolated(work: Path, endpoints: list[str]) -> Server:
+    """Build ``endpoints`` into work/model_store and start a server on free loopback ports
+    (the repository's config.properties otherwise), READY on return. Used by tests and benchmarks."""
+    store = work / "model_store"
+    for name in endpoints:
+        build(name, store)
+    props = read_properties(ROOT / "config.properties")
+    for key in ("inference_address", "management_address", "metrics_address"):
+        props[key] = f"http://127.0.0.1:{free_port()}"
+    props["grpc_inference_port"], props["grpc_management_port"] = str(free_port()), str(free_port())
+    props["model_store"] = str(store)
+    config = work / "config.properties"
+    config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    server = start(config, work / "state", store)
+    try:
+        wait_ready(server, endpoints)
+    except RuntimeError:
+        stop(server.state)
+        raise
+    return server
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
-from archives.build import build, endpoints
-from serving.server import Server, read_properties, start, stop, wait_ready
-
-from tests.support import ROOT, free_port
-
-PORT_KEYS = ("inference_address", "management_address", "metrics_address")
+from archives.build import endpoints
+from serving.server import Server, start_isolated, stop
 
 
 @dataclass
@@ -35,21 +30,8 @@ class Live:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory) -> Live:
     """TorchServe with every archive, on free loopback ports, stopped by PID at the end."""
-    work = tmp_path_factory.mktemp("torchserve")
-    store = work / "model_store"
-    names = endpoints()
-    for name in names:
-        build(name, store)
-    props = read_properties(ROOT / "config.properties")
-    for key in PORT_KEYS:
-        props[key] = f"http://127.0.0.1:{free_port()}"
-    props["grpc_inference_port"], props["grpc_management_port"] = str(free_port()), str(free_port())
-    props["model_store"] = str(store)
-    config = work / "config.properties"
-    config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-    server = start(config, work / "state", store)
+    server = start_isolated(tmp_path_factory.mktemp("torchserve"), endpoints())
     try:
-        wait_ready(server, names)
         yield Live(server)
     finally:
         stop(server.state)

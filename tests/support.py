@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,6 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def shared_data(*parts: str) -> Path:

@@ -42,7 +42,7 @@ def _save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, t
 
 
 def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_every: int,
-          export_to: Path | None = None) -> dict[str, float]:
+          export_to: Path | None = None, command: list[str] | None = None) -> dict[str, float]:
     """Train ``task``'s model, resuming from ``out_dir/checkpoint.pt`` if present."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = task.build_model()
@@ -84,7 +84,7 @@ def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_eve
         export_to.write_bytes(scripted_path.read_bytes())
         (export_to.parent / "TRAINED_WITH.txt").write_text(
             "Produced by (from the repository root):\n  python -m " + " ".join(
-                ["training.train"] + [shlex.quote(a) for a in sys.argv[1:]]) + "\n"
+                ["training.train"] + [shlex.quote(a) for a in (sys.argv[1:] if command is None else command)]) + "\n"
             + f"Held-out validation at the end: model {final['val_psnr']:.2f} dB, "
               f"baseline {final['baseline_psnr']:.2f} dB (PSNR on {task.args.patch}px crops).\n")
     return final

@@ -7,6 +7,7 @@ archives are built from, with the exact command recorded next to them.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -39,12 +40,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     task = task_class(args.endpoint)(args)
     out = args.out or Path("runs") / args.endpoint
-    final = train(task, out, args.steps, args.lr, args.batch, args.eval_every, args.export_to)
+    final = train(task, out, args.steps, args.lr, args.batch, args.eval_every, args.export_to, argv)
     print(f"{args.endpoint}: held-out {final['val_psnr']:.2f} dB vs baseline {final['baseline_psnr']:.2f} dB; run in {out}")
 
 

@@ -1,0 +1,1 @@
+"""Scripts that measure the shipped models: held-out quality and latency."""
