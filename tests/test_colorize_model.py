@@ -36,7 +36,8 @@ def lightness(rgb: torch.Tensor) -> torch.Tensor:
 # ---- colour maths ---------------------------------------------------------------------
 def test_lab_matches_reference_values():
     red, white = torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1), torch.ones(1, 3, 1, 1)
-    assert torch.allclose(rgb_to_lab(red.double()).flatten(), torch.tensor([53.24, 80.09, 67.20], dtype=torch.double), atol=0.02)
+    expected = torch.tensor([53.24, 80.09, 67.20], dtype=torch.double)  # published sRGB red in Lab (D65)
+    assert torch.allclose(rgb_to_lab(red.double()).flatten(), expected, atol=0.02)
     assert torch.allclose(rgb_to_lab(white).flatten(), torch.tensor([100.0, 0, 0]), atol=1e-3)
 
 
@@ -112,6 +113,15 @@ def test_ensemble_is_between_image_and_patch_modes():
     assert (e - (a + b) / 2).abs().mean() < 0.25 * (a - b).abs().mean()
 
 
+@pytest.mark.parametrize("has", [0.0, 1.0])
+def test_one_pixel_reference_is_finite(has):
+    service = ColorizeService(colorizer("tiny")).eval()
+    image = rgb_tensor(40, 30)
+    with torch.inference_mode():
+        out = service(*unguided(image)[:3], torch.rand(1, 3, 1, 1), torch.tensor([has]))
+    assert torch.isfinite(out).all()
+
+
 def test_bad_mode_is_rejected():
     service = ColorizeService(colorizer("tiny")).eval()
     with pytest.raises(ValueError):
@@ -165,7 +175,8 @@ def test_task_batches_and_loss():
     args = argparse.Namespace(data=None, patch=48, max_side=256, seed=0, val_patches=4, preset="tiny", p_cast=0.3)
     task = ColorizeTask(args)
     batch = task.make_batch(task.sampler.sample(3))
-    assert [t.shape[1] for t in batch[:4]] == [1, 2, 1, 3] and batch[4].shape == (3,) and batch[-1].shape == (3, 3, 48, 48)
+    assert [t.shape[1] for t in batch[:4]] == [1, 2, 1, 3]
+    assert batch[4].shape == (3,) and batch[-1].shape == (3, 3, 48, 48)
     loss = task.loss(task.build_model(), batch)
     assert loss.isfinite() and loss > 0
     assert (lightness(task.baseline(batch)) - batch[0].double()).abs().max() < 1e-3
@@ -196,10 +207,11 @@ def test_hints_move_colour_near_their_points(shipped):
 def test_reference_cast_shifts_colour_statistics(shipped):
     image = rgb_tensor(160, 120, 5)
     gray = image.mean(1, keepdim=True).expand_as(image).contiguous()
-    reference = (rgb_tensor(100, 80, 6) * torch.tensor([0.4, 0.8, 1.4]).view(1, 3, 1, 1)).clamp(0, 1)  # strong blue cast
+    blue_cast = torch.tensor([0.4, 0.8, 1.4]).view(1, 3, 1, 1)
+    reference = (rgb_tensor(100, 80, 6) * blue_cast).clamp(0, 1)
     with torch.inference_mode():
         auto = rgb_to_lab(shipped(*unguided(gray)))
-        guided = rgb_to_lab(shipped(gray, torch.zeros_like(gray), torch.zeros(1, 1, 120, 160), reference, torch.ones(1)))
+        guided = rgb_to_lab(shipped(*unguided(gray)[:3], reference, torch.ones(1)))
     ref_b = rgb_to_lab(reference)[:, 2].mean()
     assert ref_b < -10
     assert guided[:, 2].mean() < auto[:, 2].mean() - 5

@@ -89,7 +89,8 @@ class Colorizer(nn.Module):
         wb = _gauss(ab[:, 1:], self.bin_centres[None, :, None], 0.1)
         joint = wa[:, :, None] * wb[:, None, :]  # [N, B, B, P]
         hist = (joint / (joint.sum((1, 2), keepdim=True) + 1e-6)).mean(-1).reshape(n, -1)
-        desc = torch.cat([hist * 4.0, band_mean.reshape(n, -1), band_sum[..., 2], ab.mean(-1), ab.std(-1),
+        spread = ab.std(-1, unbiased=False)  # biased: a 1-pixel reference must not give NaN
+        desc = torch.cat([hist * 4.0, band_mean.reshape(n, -1), band_sum[..., 2], ab.mean(-1), spread,
                           torch.ones(n, 1, dtype=ab.dtype, device=ab.device)], 1)
         has = has_ref.to(ab.dtype)
         return band_sum * has[:, None, None], desc * has[:, None]
@@ -161,7 +162,8 @@ class ColorizeService(nn.Module):
         scale = min(1.0, side / float(max(h, w)))
         return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
 
-    def _hints(self, hint_rgb: torch.Tensor, hint_mask: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _hints(self, hint_rgb: torch.Tensor, hint_mask: torch.Tensor, h: int,
+               w: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Hints moved to the working size (the mean colour of the hints falling in a cell), then
         widened to 3x3 cells, like the patch hints seen in training."""
         mask = (hint_mask > 0).to(hint_rgb.dtype)
@@ -210,9 +212,10 @@ class ColorizeService(nn.Module):
     def _recombine(self, l_full: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """Upsampled ab joined with the full-size L, in bands of rows to bound memory on large photos."""
         ab = F.interpolate(ab, size=l_full.shape[-2:], mode="bilinear", align_corners=False)
-        out = torch.empty(l_full.shape[0], 3, l_full.shape[-2], l_full.shape[-1], dtype=l_full.dtype, device=l_full.device)
-        for y in range(0, l_full.shape[-2], self.band_rows):
-            out[..., y:y + self.band_rows, :] = recombine(l_full[..., y:y + self.band_rows, :], ab[..., y:y + self.band_rows, :])
+        out = l_full.new_empty([l_full.shape[0], 3, l_full.shape[-2], l_full.shape[-1]])
+        rows = self.band_rows
+        for y in range(0, l_full.shape[-2], rows):
+            out[..., y:y + rows, :] = recombine(l_full[..., y:y + rows, :], ab[..., y:y + rows, :])
         return out
 
 
