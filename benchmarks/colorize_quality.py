@@ -6,7 +6,7 @@ lightness and colorized by the exported TorchScript module, as the server runs i
   Hasler-Süsstrunk colourfulness, mean ab error; the grayscale photo is the baseline;
 - 10 hints at random pixels with their true colours (as a user clicking on the photo);
 - a reference of the same scene: another crop (50-70% of each side, mirrored) of the photo.
-Writes benchmarks/results/colorize.json and colorize_grid.png.
+Writes benchmarks/results/<name>.json and <name>_grid.png (default name: colorize).
 
     python -m benchmarks.colorize_quality --data ../shared/data/photos ../shared/data/faces
 """
@@ -16,17 +16,15 @@ import argparse
 import json
 import os
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.common import RESULTS, ROOT, held_out_photos, seconds_per_call, write_results
 from training.colour import recombine, rgb_to_lab
-from training.data import list_images, load_rgb, split, to_float
 from training.grid import save_grid
 from training.metrics import psnr
 
-ROOT = Path(__file__).resolve().parent.parent
 MODES = ("image", "patch", "ensemble")
 
 
@@ -90,7 +88,7 @@ def evaluate(model: torch.jit.ScriptModule, truth: torch.Tensor, gen: torch.Gene
     return out, [img[0] for img in row + [truth]]
 
 
-def latency(model: torch.jit.ScriptModule, side: int = 1024, repeats: int = 3) -> dict[str, float]:
+def latency(model: torch.jit.ScriptModule, side: int = 1024) -> dict[str, float]:
     """Seconds per megapixel on a side x side photo, per mode, automatic and fully guided."""
     gen = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, side, side, generator=gen)
@@ -101,13 +99,8 @@ def latency(model: torch.jit.ScriptModule, side: int = 1024, repeats: int = 3) -
         for guided in (False, True):
             args = (image, hint_rgb, mask, image[..., :400, :600], torch.ones(1)) if guided else \
                 (image, torch.zeros_like(image), torch.zeros_like(mask), torch.zeros(1, 3, 1, 1), torch.zeros(1))
-            model(*args, mode)  # warm-up (TorchScript profiling runs)
-            times = []
-            for _ in range(repeats):
-                began = time.perf_counter()
-                model(*args, mode)
-                times.append(time.perf_counter() - began)
-            results[f"{mode}{'_guided' if guided else ''}_s_per_mp"] = round(min(times) / mp, 3)
+            seconds = seconds_per_call(lambda: model(*args, mode))  # noqa: B023 - called right here
+            results[f"{mode}{'_guided' if guided else ''}_s_per_mp"] = round(seconds / mp, 3)
     return results
 
 
@@ -118,28 +111,29 @@ def summarise(per_image: list[dict]) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="*", default=[str(ROOT.parent / "shared" / "data" / d) for d in ("photos", "faces")])
+    parser.add_argument("--data", nargs="*", default=[str(ROOT.parent / "shared" / "data" / d)
+                                                      for d in ("photos", "faces")])
     parser.add_argument("--weights", type=Path, default=ROOT / "archives/colorize/colorize.pt")
     parser.add_argument("--max-side", type=int, default=512, help="held-out photos are evaluated at this size")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/colorize.json")
+    parser.add_argument("--name", default="colorize", help="results go to benchmarks/results/<name>.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = torch.jit.load(str(args.weights)).eval()
-    _, held_out = split(list_images(args.data))
+    photos = held_out_photos(args.data, args.max_side)
     gen = torch.Generator().manual_seed(args.seed)
     per_image, rows = [], []
     with torch.inference_mode():
-        for path in held_out:
-            figures, row = evaluate(model, to_float(load_rgb(path, args.max_side))[None], gen)
+        for _, truth in photos:
+            figures, row = evaluate(model, truth, gen)
             per_image.append(figures)
             rows.append(row)
-        speed = latency(model)
+    speed = latency(model)
     summary = summarise(per_image)
     auto, hints, ref = summary["auto_ensemble"], summary["hints10"], summary["reference"]
     result = {
-        "held_out_images": len(held_out), "max_side": args.max_side, "weights": os.path.relpath(args.weights, ROOT),
+        "held_out_images": len(photos), "max_side": args.max_side, "weights": os.path.relpath(args.weights, ROOT),
         "mean": summary,
         "targets": {
             "hints10_psnr_gain_db": round(hints["psnr"] - auto["psnr"], 3), "hints10_target_db": 3.0,
@@ -147,11 +141,9 @@ def main() -> None:
         },
         "latency_in_process": {"threads": args.threads, "input": "1024x1024", **speed},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    save_grid(rows[:6], args.out.with_name("colorize_grid.png"),
-              ["grayscale", "automatic", "10 hints", "reference", "truth"])
     print(json.dumps(result, indent=2))
+    print(f"wrote {write_results(args.name, result)}")
+    save_grid(rows[:6], RESULTS / f"{args.name}_grid.png", ["grayscale", "automatic", "10 hints", "reference", "truth"])
 
 
 if __name__ == "__main__":

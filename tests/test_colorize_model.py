@@ -139,6 +139,21 @@ def test_hints_reach_the_working_resolution_widened():
     assert torch.allclose(ab[0, :, 49:52, 99:102].mean((1, 2)), red_ab[0], atol=0.5)
 
 
+def test_hint_priors_spread_along_equal_lightness_only():
+    net = colorizer("tiny")
+    l = torch.full((1, 1, 64, 64), 30.0)
+    l[..., 32:] = 70.0  # left and right halves of different lightness
+    hint_ab, mask = torch.zeros(1, 2, 64, 64), torch.zeros(1, 1, 64, 64)
+    hint_ab[..., 9:12, 9:12] = torch.tensor([0.5, -0.3]).view(2, 1, 1)  # one hint as the service widens it
+    mask[..., 9:12, 9:12] = 1
+    local = net.local_prior(l, hint_ab, mask)
+    assert torch.allclose(local[0, :2, 20, 25], torch.tensor([0.5, -0.3]), atol=0.01)  # same region, 15 px away
+    assert local[0, 2, 20, 25] > 0.5 and local[0, 2, 10, 40] < 0.05  # not across the lightness edge
+    whole = net.prior(l, net.band_sums(l.reshape(1, 1, -1), hint_ab.reshape(1, 2, -1), mask.reshape(1, 1, -1)))
+    assert torch.allclose(whole[0, :2, 63, 5], torch.tensor([0.5, -0.3]), atol=0.01)  # far away, same lightness
+    assert whole[0, 2, 63, 5] > 0.5 and whole[0, 2, 10, 40] < 0.05
+
+
 # ---- training-pair synthesis -----------------------------------------------------------
 def test_geometric_hint_counts():
     gen = torch.Generator().manual_seed(0)

@@ -9,6 +9,10 @@
   differs. A per-pixel prior, the reference's mean ab at the pixel's lightness (luminance
   matching as in Welsh et al., "Transferring Color to Greyscale Images", SIGGRAPH 2002), is
   fed in as two more input channels with its confidence.
+- Hint propagation priors, so that a few clicks recolour whole regions without a huge
+  receptive field: the hints' mean ab per lightness band over the image, and the same
+  restricted to nearby hints by a coarse bilateral grid (splat, blur, slice; Chen et al.,
+  "Real-time Edge-Aware Image Processing with the Bilateral Grid", SIGGRAPH 2007).
 - ``ColorizeService`` is what gets exported and served: RGB in, RGB out with the input's L
   kept exactly (``training.colour.recombine``); ab is predicted at a working resolution and
   upsampled (chroma is smooth), image-wise, patch-wise (overlapping tiles, less "context
@@ -25,7 +29,9 @@ from training.colour import recombine, rgb_to_lab
 L_SCALE, AB_SCALE = 100.0, 110.0  # Lab units -> the network's ~[-1, 1] ranges
 L_BANDS, AB_BINS = 8, 8
 DESCRIPTOR = AB_BINS * AB_BINS + 3 * L_BANDS + 4 + 1
-IN_CHANNELS = 7  # L, hint ab (2), hint mask, reference prior ab (2), prior confidence
+GRID_CELL = 16  # working pixels per cell of the hints' bilateral grid
+# L, hint ab (2), hint mask, then (ab, confidence) from the reference, from all hints and from nearby hints.
+IN_CHANNELS = 4 + 3 * 3
 
 PRESETS: dict[str, dict] = {
     "tiny": {"width": 16},  # ~0.15 M parameters, for tests and quick sanity runs
@@ -72,18 +78,22 @@ class Colorizer(nn.Module):
                                   nn.Linear(hidden, 2 * sum(self.film_sizes)))
         nn.init.zeros_(self.film[-1].weight)  # start as identity modulation
         nn.init.zeros_(self.film[-1].bias)
-        self.l_scale, self.ab_scale = L_SCALE, AB_SCALE
+        self.l_scale, self.ab_scale, self.grid_cell = L_SCALE, AB_SCALE, GRID_CELL
         self.register_buffer("band_centres", torch.linspace(0, 1, L_BANDS), persistent=False)
         self.register_buffer("bin_centres", torch.linspace(-0.7, 0.7, AB_BINS), persistent=False)
+
+    def band_sums(self, l: torch.Tensor, ab: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """[N, K, 3]: per lightness band, the weighted sum of ab and the weight, over pixels [N, C, P]."""
+        bands = _gauss(l / self.l_scale, self.band_centres[None, :, None], 0.1) * weight  # [N, K, P]
+        count = weight.sum(-1, keepdim=True).clamp_min(1.0)
+        return torch.cat([torch.einsum("nkp,ncp->nkc", bands, ab), bands.sum(-1, keepdim=True)], -1) / count
 
     def reference_stats(self, ref_lab: torch.Tensor, has_ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-band [sum ab, weight] [N, K, 3], FiLM descriptor [N, D]); all zero without a reference."""
         n = ref_lab.shape[0]
-        l = ref_lab[:, 0].reshape(n, 1, -1) / self.l_scale
+        l = ref_lab[:, :1].reshape(n, 1, -1)
         ab = ref_lab[:, 1:].reshape(n, 2, -1) / self.ab_scale
-        bands = _gauss(l, self.band_centres[None, :, None], 0.1)  # [N, K, P]
-        count = float(l.shape[-1])
-        band_sum = torch.cat([torch.einsum("nkp,ncp->nkc", bands, ab), bands.sum(-1, keepdim=True)], -1) / count
+        band_sum = self.band_sums(l, ab, torch.ones_like(l))
         band_mean = band_sum[..., :2] / (band_sum[..., 2:] + 1e-3)
         wa = _gauss(ab[:, :1], self.bin_centres[None, :, None], 0.1)  # [N, B, P]
         wb = _gauss(ab[:, 1:], self.bin_centres[None, :, None], 0.1)
@@ -96,16 +106,34 @@ class Colorizer(nn.Module):
         return band_sum * has[:, None, None], desc * has[:, None]
 
     def prior(self, l: torch.Tensor, band_sum: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W]: the reference's mean ab (normalised) at each pixel's lightness, and its confidence."""
+        """[N, 3, H, W]: the mean ab (normalised) of ``band_sum`` at each pixel's lightness, and its confidence."""
         bands = _gauss(l / self.l_scale, self.band_centres[None, :, None, None], 0.1)  # [N, K, H, W]
         mixed = torch.einsum("nkhw,nkc->nchw", bands, band_sum)
         return torch.cat([mixed[:, :2] / (mixed[:, 2:] + 1e-3), mixed[:, 2:]], 1)
 
+    def local_prior(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W]: mean ab of the hints near each pixel in space and lightness, and its confidence.
+        H and W must divide by GRID_CELL."""
+        n, _, h, w = l.shape
+        bands = _gauss(l / self.l_scale, self.band_centres[None, :, None, None], 0.1)  # [N, K, H, W]
+        weighted = bands * hint_mask
+        splat = F.avg_pool2d(torch.cat([weighted * hint_ab[:, :1], weighted * hint_ab[:, 1:], weighted], 1), self.grid_cell)
+        for _ in range(2):  # two 5x5 box blurs: each hint reaches ~5 cells away
+            splat = F.avg_pool2d(splat, 5, 1, 2, count_include_pad=False)
+        grid = F.interpolate(splat, size=(h, w), mode="bilinear", align_corners=False).reshape(n, 3, -1, h, w)
+        mixed = (grid * bands[:, None]).sum(2)
+        return torch.cat([mixed[:, :2] / (mixed[:, 2:] + 1e-5), mixed[:, 2:] / (mixed[:, 2:] + 1e-3)], 1)
+
     def predict(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
                 band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
-        h, w = l.shape[-2], l.shape[-1]
-        x = torch.cat([l / self.l_scale, hint_ab / self.ab_scale * hint_mask, hint_mask, self.prior(l, band_sum)], 1)
-        x = F.pad(x, (0, -w % 16, 0, -h % 16), mode="replicate")
+        n, _, h, w = l.shape
+        pad = (0, -w % self.grid_cell, 0, -h % self.grid_cell)
+        l = F.pad(l, pad, mode="replicate")
+        hint_ab = F.pad(hint_ab / self.ab_scale * hint_mask, pad)  # hints are not replicated into the padding
+        hint_mask = F.pad(hint_mask, pad)
+        hint_sum = self.band_sums(l.reshape(n, 1, -1), hint_ab.reshape(n, 2, -1), hint_mask.reshape(n, 1, -1))
+        x = torch.cat([l / self.l_scale, hint_ab, hint_mask, self.prior(l, band_sum), self.prior(l, hint_sum),
+                       self.local_prior(l, hint_ab, hint_mask)], 1)
         g3, g2, g1, b3, b2, b1 = self.film(desc).split(self.film_sizes + self.film_sizes, dim=1)
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
