@@ -26,7 +26,8 @@ def build(endpoint: str, store: Path) -> Path:
     extra = [ROOT / "handlers" / f for f in SHARED_HANDLER_FILES]
     store.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["torch-model-archiver", "--model-name", endpoint, "--version", VERSION,
+        # The archiver of this interpreter's environment, whether or not its bin/ is on PATH.
+        [sys.executable, "-m", "model_archiver.model_packaging", "--model-name", endpoint, "--version", VERSION,
          "--serialized-file", str(src / f"{endpoint}.pt"),
          "--handler", str(ROOT / "handlers" / f"{endpoint}.py"),
          "--extra-files", ",".join(str(p) for p in extra),
