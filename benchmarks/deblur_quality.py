@@ -1,0 +1,134 @@
+"""Held-out quality and in-process latency of the shipped ``deblur`` model.
+
+    python -m benchmarks.deblur_quality --data ../shared/data/photos ../shared/data/faces
+
+Quality: every held-out photo (``training.data.split``: never trained on), downscaled to the
+training ``--max-side``, degraded ONCE with the training blur distribution (BlurConfig defaults:
+camera-shake/defocus kernels of 5-17 px, noise, 8-bit, sometimes JPEG) from a fixed seed, then
+restored. PSNR (RGB, outputs rounded to 8 bits as served) of the blurry input and of the model,
+with and without the x8 self-ensemble (timed on the same images: its cost per megapixel).
+Latency: the TorchScript file, inference_mode, tiled as the server tiles, on a 1-megapixel input.
+The machine's load average is recorded with it. Writes benchmarks/results/deblur.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from training.data import list_images, load_rgb, split, to_float
+from training.degradations.motion_blur import BlurConfig, degrade
+from training.metrics import psnr
+from training.tasks.deblur import DeblurTask
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "handlers"))  # the serving code: tiling and the ensemble transforms
+from deblur import dihedral, undo_dihedral  # noqa: E402
+from tiling import run_tiled  # noqa: E402
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+def ensembled(model: Model) -> Model:
+    """The handler's ensemble=true: the mean over the 8 flips/rotations."""
+    return lambda x: sum(undo_dihedral(model(dihedral(x, k)), k) for k in range(8)) / 8
+
+
+def served(model: Model, x: torch.Tensor, receptive_field: int, tile: int) -> torch.Tensor:
+    """As the handler runs it: tiles with 2 x the receptive radius of overlap, stride-aligned, 8-bit output."""
+    overlap = receptive_field + 1  # 2 * ceil(field / 2), a multiple of the stride 2
+    out = run_tiled(model, x, max(tile, overlap), overlap, multiple=2, scale=1)
+    return (out.clamp(0, 1) * 255).round() / 255
+
+
+def timed(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
+    began = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - began
+
+
+def quality(model: Model, rf: int, paths: list[Path], max_side: int, seed: int, ensemble_count: int,
+            tile: int) -> dict:
+    cfg = BlurConfig()
+    rows = []
+    for i, path in enumerate(paths):
+        clean = to_float(load_rgb(path, max_side))[None]
+        blurry, target = degrade(clean, np.random.default_rng(seed + i), cfg)
+        restored, seconds = timed(lambda: served(model, blurry, rf, tile))
+        row = {"image": path.name, "megapixels": blurry[0, 0].numel() / 1e6, "blurry": psnr(blurry, target),
+               "model": psnr(restored, target), "model_seconds": seconds}
+        if i < ensemble_count:
+            restored, seconds = timed(lambda: served(ensembled(model), blurry, rf, tile))
+            row.update(ensemble=psnr(restored, target), ensemble_seconds=seconds)
+        rows.append(row)
+        print(f"{path.name}: blurry {row['blurry']:.2f}  model {row['model']:.2f}"
+              + (f"  ensemble {row['ensemble']:.2f}" if "ensemble" in row else ""), flush=True)
+    mean = lambda key, rs: statistics.fmean(r[key] for r in rs)  # noqa: E731
+    per_mp = lambda key, rs: sum(r[key] for r in rs) / sum(r["megapixels"] for r in rs)  # noqa: E731
+    ens = [r for r in rows if "ensemble" in r]
+    return {
+        "images": len(rows),
+        "psnr_blurry": mean("blurry", rows),
+        "psnr_model": mean("model", rows),
+        "gain_db": mean("model", rows) - mean("blurry", rows),
+        "ensemble_images": len(ens),
+        "ensemble_subset": {"psnr_blurry": mean("blurry", ens), "psnr_model": mean("model", ens),
+                            "psnr_ensemble": mean("ensemble", ens),
+                            "ensemble_extra_gain_db": mean("ensemble", ens) - mean("model", ens),
+                            "seconds_per_mp_model": per_mp("model_seconds", ens),
+                            "seconds_per_mp_ensemble": per_mp("ensemble_seconds", ens)} if ens else None,
+        "per_image": rows,
+    }
+
+
+def seconds_per_megapixel(model: Model, rf: int, side: int, tile: int, repeats: int) -> float:
+    x = torch.rand(1, 3, side, side)
+    served(model, x, rf, tile)  # warm-up (TorchScript profiling runs)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        served(model, x, rf, tile)
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) / (side * side / 1e6)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="*", help="the photo folders training used (the held-out split is taken)")
+    parser.add_argument("--weights", type=Path, default=ROOT / "archives" / "deblur" / "deblur.pt")
+    parser.add_argument("--max-side", type=int, default=DeblurTask.default_max_side)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--ensemble-images", type=int, default=6, help="held-out images also run with ensemble=true")
+    parser.add_argument("--tile", type=int, default=1024, help="as archives/deblur/model-config.yaml")
+    parser.add_argument("--threads", type=int, default=2, help="as the server's handler threads")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "deblur.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = torch.jit.load(str(args.weights)).eval()
+    rf = int(model.receptive_field)
+    held_out = split(list_images(args.data))[1]
+    with torch.inference_mode():
+        result = {"blur": {k: getattr(BlurConfig(), k) for k in BlurConfig.__dataclass_fields__},
+                  "max_side": args.max_side, "seed": args.seed, "receptive_field_px": rf,
+                  **quality(model, rf, held_out, args.max_side, args.seed, args.ensemble_images, args.tile)}
+        result["latency"] = {
+            "threads": args.threads, "load_average_1min": os.getloadavg()[0],
+            "seconds_per_mp_1mp": seconds_per_megapixel(model, rf, 1024, args.tile, 2),
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    summary = {k: v for k, v in result.items() if k != "per_image"}
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
