@@ -97,3 +97,16 @@ class PatchSampler:
             crop = img[:, top:top + self.patch, left:left + self.patch]
             crops.append(dihedral(crop, self._randint(8)))
         return to_float(torch.stack(crops))
+
+
+class PairedPatchSampler(PatchSampler):
+    """Aligned crops of (input, target) image pairs, stacked as [batch, 6, patch, patch] so the
+    same crop and flip/rotation hits both; a task's ``make_batch`` splits the channels."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], patch: int, max_side: int | None = None, seed: int = 0) -> None:
+        stacked = (torch.cat([load_rgb(a, max_side), load_rgb(b, max_side)]) for a, b in pairs)
+        self.images = [img for img in stacked if min(img.shape[1:]) >= patch]
+        if not self.images:
+            raise ValueError(f"no image pair is at least {patch}px on its short side")
+        self.patch = patch
+        self.gen = torch.Generator().manual_seed(seed)
