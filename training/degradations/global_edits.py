@@ -2,8 +2,8 @@
 
 Each edit is a per-pixel colour transform with one random strength per image: exposure,
 gamma, contrast, saturation, white balance/tint, S-curves and fades. ``random_global_edits``
-applies a random subset of them in a random order, so the model sees single edits and
-combinations, plus a few untouched images (which it must leave alone).
+applies one to ``max_edits`` of them per image, in a random order, so the model sees single
+edits and combinations; a strength near the identity leaves some images nearly untouched.
 All functions take and return [N, 3, H, W] tensors in [0, 1].
 """
 from __future__ import annotations
@@ -57,25 +57,32 @@ def _uniform(n: int, low: float, high: float, gen: Generator, device: torch.devi
     return low + (high - low) * torch.rand(n, 1, 1, 1, generator=gen, device=device)
 
 
-# name -> edit with freshly sampled per-image strengths. Ranges are those of a careless edit:
-# visible, but the photo is still recognisable and mostly unclipped.
+# name -> edit with freshly sampled per-image strengths. Ranges are those of a careless edit or a
+# difficult exposure: visible, but recoverable. Brightening is milder than darkening because
+# clipped highlights are lost for good.
 EDITS: dict[str, Callable[[torch.Tensor, Generator], torch.Tensor]] = {
-    "exposure": lambda x, g: exposure(x, _uniform(x.shape[0], -1.2, 1.2, g, x.device)),
-    "gamma": lambda x, g: gamma(x, torch.exp2(_uniform(x.shape[0], -0.6, 0.6, g, x.device))),
-    "contrast": lambda x, g: contrast(x, _uniform(x.shape[0], 0.6, 1.4, g, x.device)),
-    "saturation": lambda x, g: saturation(x, _uniform(x.shape[0], 0.3, 1.7, g, x.device)),
-    "white_balance": lambda x, g: random_cast(x, 0.3, g),  # per-channel gains: temperature and tint
+    "exposure": lambda x, g: exposure(x, _uniform(x.shape[0], -1.5, 0.6, g, x.device)),
+    "gamma": lambda x, g: gamma(x, torch.exp2(_uniform(x.shape[0], -0.5, 0.5, g, x.device))),
+    "contrast": lambda x, g: contrast(x, _uniform(x.shape[0], 0.6, 1.25, g, x.device)),
+    "saturation": lambda x, g: saturation(x, _uniform(x.shape[0], 0.4, 1.5, g, x.device)),
+    "white_balance": lambda x, g: random_cast(x, 0.25, g),  # per-channel gains: temperature and tint
     "s_curve": lambda x, g: s_curve(x, _uniform(x.shape[0], -0.6, 0.6, g, x.device)),
     "fade": lambda x, g: fade(x, _uniform(x.shape[0], 0.0, 0.2, g, x.device), _uniform(x.shape[0], 0.0, 0.15, g, x.device)),
 }
 
 
-def random_global_edits(x: torch.Tensor, p: float = 0.4, generator: Generator = None) -> torch.Tensor:
-    """Apply each edit to each image with probability ``p``, edits in a random order,
-    then quantise to 8 bits as a saved photo would be."""
+def random_global_edits(x: torch.Tensor, max_edits: int = 3, generator: Generator = None) -> torch.Tensor:
+    """Apply 1 to ``max_edits`` distinct edits to each image (a uniform count), edits in a random
+    order, then quantise to 8 bits as a saved photo would be."""
     names = list(EDITS)
-    order = torch.randperm(len(names), generator=generator)
-    for k in order.tolist():
-        chosen = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=x.device) < p
-        x = torch.where(chosen, EDITS[names[k]](x, generator), x)
+    n = x.shape[0]
+    count = torch.randint(1, max_edits + 1, (n, 1), generator=generator)
+    rank = torch.rand(n, len(names), generator=generator).argsort(dim=1).argsort(dim=1)
+    chosen = (rank < count).to(x.device)  # [N, edits]: a random subset of ``count`` edits per image
+    for k in torch.randperm(len(names), generator=generator).tolist():
+        x = torch.where(chosen[:, k, None, None, None], EDITS[names[k]](x, generator), x)
+    return quantise(x)
+
+
+def quantise(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x * 255) / 255

@@ -1,0 +1,121 @@
+"""Held-out quality and in-process latency of the shipped ``retouch`` (CSRNet) weights.
+
+    python -m benchmarks.retouch_quality --data ../shared/data/photos ../shared/data/faces
+
+Quality: every held-out photo (``training.data.split``, never trained on), longest side at most
+``--max-side`` (1024 by default, four times the training scale, so the thumbnail path is used),
+degraded ``--draws`` times by the training distribution of random global edits (a draw that
+happens to apply no edit is drawn again), and once by each edit alone. PSNR (RGB, 8-bit output)
+of the input and of the retouched photo against the original. Also how far conditioning on the
+256 px thumbnail moves the output from conditioning on the whole photo.
+Latency: the TorchScript file under inference_mode on a 1 MP and a 12 MP photo.
+Writes benchmarks/results/retouch.json.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from benchmarks.common import ROOT, held_out_photos, seconds_per_call, write_results
+from training.degradations.global_edits import EDITS, random_global_edits
+from training.metrics import psnr
+
+WEIGHTS = ROOT / "archives" / "retouch" / "retouch.pt"
+
+
+def quantise(x: torch.Tensor) -> torch.Tensor:
+    return torch.round(x.clamp(0, 1) * 255) / 255
+
+
+def degraded_draws(clean: torch.Tensor, draws: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """``draws`` random edit combinations of ``clean``, each visibly different from it."""
+    out = []
+    while len(out) < draws:
+        x = random_global_edits(clean, generator=gen)
+        if (x - clean).abs().mean() > 1 / 255:
+            out.append(x)
+    return out
+
+
+@torch.inference_mode()
+def quality(model: torch.jit.ScriptModule, photos: list[tuple[str, torch.Tensor]], draws: int, seed: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    rows, per_edit = [], {name: [] for name in EDITS}
+    for name, clean in photos:
+        target = quantise(clean)
+        for x in degraded_draws(clean, draws, gen):
+            out = model(x)
+            full = model.net(x, None).clamp(0, 1)  # condition on the whole photo instead of the thumbnail
+            rows.append({"image": name, "input_db": psnr(x, target), "retouched_db": psnr(quantise(out), target),
+                         "full_condition_db": psnr(quantise(full), target), "thumb_vs_full_db": psnr(out, full)})
+        for edit, fn in EDITS.items():
+            x = quantise(fn(clean, gen))
+            per_edit[edit].append((psnr(x, target), psnr(quantise(model(x)), target)))
+    mean = lambda key: statistics.mean(r[key] for r in rows)  # noqa: E731
+    return {
+        "degraded_inputs": len(rows), "input_psnr_db": mean("input_db"), "retouched_psnr_db": mean("retouched_db"),
+        "gain_db": mean("retouched_db") - mean("input_db"), "full_image_condition_psnr_db": mean("full_condition_db"),
+        "thumbnail_vs_full_condition_psnr_db": mean("thumb_vs_full_db"),
+        "per_edit_alone": {edit: {"input_psnr_db": statistics.mean(a for a, _ in v),
+                                  "retouched_psnr_db": statistics.mean(b for _, b in v)} for edit, v in per_edit.items()},
+        "per_input": rows,
+    }
+
+
+def photo_of_size(clean: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """A real photo resized to width x height, degraded and 8-bit, as an upload would be."""
+    x = F.interpolate(clean, size=(height, width), mode="bicubic", align_corners=False)
+    return random_global_edits(x.clamp(0, 1), p=1.0, generator=torch.Generator().manual_seed(0))
+
+
+def latency(model: torch.jit.ScriptModule, clean: torch.Tensor) -> dict[str, float]:
+    results: dict[str, float] = {"threads": torch.get_num_threads()}
+    for label, (w, h) in {"1mp": (1000, 1000), "12mp": (4000, 3000)}.items():
+        x = photo_of_size(clean, w, h)
+        seconds = seconds_per_call(lambda: model(x))
+        results[f"seconds_{label}"] = seconds
+        results[f"seconds_per_megapixel_{label}"] = seconds / (w * h / 1e6)
+    # The plain per-pixel path (no colour table) on the 1 MP photo, for comparison.
+    x = photo_of_size(clean, 1000, 1000)
+    table_min_pixels = model.table_min_pixels
+    model.table_min_pixels = 1 << 40
+    results["seconds_per_megapixel_1mp_per_pixel_path"] = seconds_per_call(lambda: model(x))
+    model.table_min_pixels = table_min_pixels
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="+", required=True, help="the folders the weights were trained from")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--max-side", type=int, default=1024)
+    parser.add_argument("--draws", type=int, default=4, help="random edit combinations per held-out photo")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = torch.jit.load(str(args.weights)).eval()
+    photos = held_out_photos(args.data, args.max_side)
+    results = {"parameters": sum(p.numel() for p in model.net.parameters()), "held_out_images": len(photos),
+               **quality(model, photos, args.draws, args.seed)}
+    largest = max((clean for _, clean in photos), key=lambda t: t.shape[-1] * t.shape[-2])
+    results["latency"] = latency(model, largest)
+    path = write_results("retouch", results)
+    print(f"retouch on {len(photos)} held-out photos x {args.draws} random edit combinations: "
+          f"input {results['input_psnr_db']:.2f} dB -> CSRNet {results['retouched_psnr_db']:.2f} dB "
+          f"({results['gain_db']:+.2f} dB); condition on the whole photo: {results['full_image_condition_psnr_db']:.2f} dB")
+    for edit, v in results["per_edit_alone"].items():
+        print(f"  {edit:>13} alone: {v['input_psnr_db']:.2f} -> {v['retouched_psnr_db']:.2f} dB")
+    lat = results["latency"]
+    print(f"latency ({lat['threads']} threads): 12 MP in {lat['seconds_12mp']:.2f} s, 1 MP in {lat['seconds_1mp']:.2f} s "
+          f"({lat['seconds_per_megapixel_1mp_per_pixel_path']:.2f} s without the colour table); "
+          f"{results['parameters']:,} parameters; wrote {path.relative_to(ROOT)}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

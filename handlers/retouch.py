@@ -1,0 +1,34 @@
+"""TorchServe handler for ``retouch``: CSRNet global retouching (He et al., ECCV 2020).
+
+The TorchScript module computes its condition from a 256 px thumbnail of the whole photo and
+runs the per-pixel base network at full resolution, so the image is never tiled (tiles would
+each get their own condition). ``strength`` (0 to 1, default 1) blends the input towards the
+retouched result.
+"""
+from __future__ import annotations
+
+import torch
+
+from image_handler import ImageHandler, Request
+
+
+def parse_strength(value: str) -> float:
+    strength = float(value)
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError("expected a number from 0 to 1")
+    return strength
+
+
+class RetouchHandler(ImageHandler):
+    receptive_field = 0  # the base network is 1x1 convolutions
+    options = {"strength": parse_strength}
+    option_defaults = {"strength": 1.0}
+
+    def restore(self, x: torch.Tensor, request: Request) -> torch.Tensor:
+        """The whole photo in one call, whatever the tile setting: the condition must see all of it."""
+        return self.infer(x, request)
+
+    def infer(self, x: torch.Tensor, request: Request) -> torch.Tensor:
+        out = self.model(x)
+        strength = request.options["strength"]
+        return out if strength == 1.0 else torch.lerp(x, out.to(x.dtype), strength)
