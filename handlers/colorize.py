@@ -58,24 +58,25 @@ def parse_hints(raw: bytes, height: int, width: int) -> list[tuple[int, int, tup
     return parsed
 
 
-@dataclass
-class ColorizeRequest(Request):
-    reference: DecodedImage | None = None
-    hints: list[tuple[int, int, tuple[int, int, int]]] = field(default_factory=list)
-
-    def batch_key(self) -> tuple:
-        """Guided requests run alone (their guidance differs); automatic ones batch by size."""
-        guided = self.reference is not None or bool(self.hints)
-        return super().batch_key() + ((id(self),) if guided else ())
-
-
 class ColorizeHandler(ImageHandler):
+    @dataclass
+    class GuidedRequest(Request):
+        """Nested: TorchServe wants exactly one class at the top of a handler module."""
+
+        reference: DecodedImage | None = None
+        hints: list[tuple[int, int, tuple[int, int, int]]] = field(default_factory=list)
+
+        def batch_key(self) -> tuple:
+            """Guided requests run alone (their guidance differs); automatic ones batch by size."""
+            guided = self.reference is not None or bool(self.hints)
+            return super().batch_key() + ((id(self),) if guided else ())
+
     options = {"mode": parse_mode}
     option_defaults = {"mode": "ensemble"}
     extra_fields = ("reference", "hints")
     keep_grayscale = False  # the point is to answer a grayscale photo in colour
 
-    def parse_request(self, raw: dict, headers: dict[str, bytes] | None = None) -> ColorizeRequest:
+    def parse_request(self, raw: dict, headers: dict[str, bytes] | None = None) -> GuidedRequest:
         req = super().parse_request(raw, headers)
         reference = None
         if "reference" in req.fields:
@@ -87,7 +88,7 @@ class ColorizeHandler(ImageHandler):
             if reference.grayscale:
                 raise RequestError(400, "GrayscaleReference", "reference: the image has no colour to transfer")
         hints = parse_hints(req.fields["hints"], *req.image.size) if "hints" in req.fields else []
-        return ColorizeRequest(req.image, req.options, req.fields, reference, hints)
+        return self.GuidedRequest(req.image, req.options, req.fields, reference, hints)
 
     def restore(self, x: torch.Tensor, request: Request) -> torch.Tensor:
         """``x`` is a batch of automatic requests, or one guided request (see ``batch_key``)."""
