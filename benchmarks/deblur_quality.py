@@ -24,12 +24,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from training.data import list_images, load_rgb, split, to_float
+from benchmarks.common import ROOT, held_out_photos, seconds_per_call, write_results
 from training.degradations.motion_blur import BlurConfig, degrade
 from training.metrics import psnr
 from training.tasks.deblur import DeblurTask
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "handlers"))  # the serving code: tiling and the ensemble transforms
 from deblur import dihedral, undo_dihedral  # noqa: E402
 from tiling import run_tiled  # noqa: E402
@@ -55,21 +54,20 @@ def timed(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
     return out, time.perf_counter() - began
 
 
-def quality(model: Model, rf: int, paths: list[Path], max_side: int, seed: int, ensemble_count: int,
+def quality(model: Model, rf: int, photos: list[tuple[str, torch.Tensor]], seed: int, ensemble_count: int,
             tile: int) -> dict:
     cfg = BlurConfig()
     rows = []
-    for i, path in enumerate(paths):
-        clean = to_float(load_rgb(path, max_side))[None]
+    for i, (name, clean) in enumerate(photos):
         blurry, target = degrade(clean, np.random.default_rng(seed + i), cfg)
         restored, seconds = timed(lambda: served(model, blurry, rf, tile))
-        row = {"image": path.name, "megapixels": blurry[0, 0].numel() / 1e6, "blurry": psnr(blurry, target),
+        row = {"image": name, "megapixels": blurry[0, 0].numel() / 1e6, "blurry": psnr(blurry, target),
                "model": psnr(restored, target), "model_seconds": seconds}
         if i < ensemble_count:
             restored, seconds = timed(lambda: served(ensembled(model), blurry, rf, tile))
             row.update(ensemble=psnr(restored, target), ensemble_seconds=seconds)
         rows.append(row)
-        print(f"{path.name}: blurry {row['blurry']:.2f}  model {row['model']:.2f}"
+        print(f"{name}: blurry {row['blurry']:.2f}  model {row['model']:.2f}"
               + (f"  ensemble {row['ensemble']:.2f}" if "ensemble" in row else ""), flush=True)
     mean = lambda key, rs: statistics.fmean(r[key] for r in rs)  # noqa: E731
     per_mp = lambda key, rs: sum(r[key] for r in rs) / sum(r["megapixels"] for r in rs)  # noqa: E731
@@ -89,17 +87,6 @@ def quality(model: Model, rf: int, paths: list[Path], max_side: int, seed: int, 
     }
 
 
-def seconds_per_megapixel(model: Model, rf: int, side: int, tile: int, repeats: int) -> float:
-    x = torch.rand(1, 3, side, side)
-    served(model, x, rf, tile)  # warm-up (TorchScript profiling runs)
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        served(model, x, rf, tile)
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) / (side * side / 1e6)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="*", help="the photo folders training used (the held-out split is taken)")
@@ -109,25 +96,21 @@ def main() -> None:
     parser.add_argument("--ensemble-images", type=int, default=6, help="held-out images also run with ensemble=true")
     parser.add_argument("--tile", type=int, default=1024, help="as archives/deblur/model-config.yaml")
     parser.add_argument("--threads", type=int, default=2, help="as the server's handler threads")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "deblur.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     model = torch.jit.load(str(args.weights)).eval()
     rf = int(model.receptive_field)
-    held_out = split(list_images(args.data))[1]
     with torch.inference_mode():
-        result = {"blur": {k: getattr(BlurConfig(), k) for k in BlurConfig.__dataclass_fields__},
-                  "max_side": args.max_side, "seed": args.seed, "receptive_field_px": rf,
-                  **quality(model, rf, held_out, args.max_side, args.seed, args.ensemble_images, args.tile)}
-        result["latency"] = {
-            "threads": args.threads, "load_average_1min": os.getloadavg()[0],
-            "seconds_per_mp_1mp": seconds_per_megapixel(model, rf, 1024, args.tile, 2),
-        }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    summary = {k: v for k, v in result.items() if k != "per_image"}
-    print(json.dumps(summary, indent=2))
+        result = quality(model, rf, held_out_photos(args.data, args.max_side), args.seed, args.ensemble_images, args.tile)
+    x = torch.rand(1, 3, 1024, 1024)
+    result["latency"] = {"threads": args.threads, "load_average_1min": os.getloadavg()[0],
+                         "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, rf, args.tile), 2) / (1024 * 1024 / 1e6)}
+    result = {"blur": {k: getattr(BlurConfig(), k) for k in BlurConfig.__dataclass_fields__}, "max_side": args.max_side,
+              "seed": args.seed, "receptive_field_px": rf, **result}
+    path = write_results("deblur", result)
+    print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=2))
+    print(f"wrote {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
