@@ -28,13 +28,24 @@ class EnhanceTask(Task):
         parser.add_argument("--branch-weight", type=float, default=0.5,
                             help="weight of each decoder's own L1 loss next to the ensemble's, so each one "
                                  "is a full estimate on its own")
+        parser.add_argument("--clean-fraction", type=float, default=0.2,
+                            help="share of patches left undegraded: without them the model 'removes' an expected "
+                                 "veil from every bright photo, clean ones included")
+        parser.add_argument("--init-from", default=None,
+                            help="start from the weights of an earlier run's checkpoint.pt (fine-tuning)")
 
     def build_model(self) -> nn.Module:
-        return film2(self.args.preset, self.args.encoder_weights)
+        model = film2(self.args.preset, self.args.encoder_weights)
+        if self.args.init_from:
+            model.load_state_dict(torch.load(self.args.init_from, map_location="cpu")["model"])
+        return model
 
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Flips/rotations come from the sampler; no brightness/colour jitter (the task is about light).
-        return add_glare(clean), clean
+        degraded = add_glare(clean)
+        untouched = torch.rand(clean.shape[0]) < self.args.clean_fraction
+        degraded[untouched] = torch.round(clean[untouched] * 255) / 255
+        return degraded, clean
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         main, light = model.branches(batch[0])
