@@ -69,24 +69,34 @@ def _in_gamut(lin: torch.Tensor, tol: float) -> torch.Tensor:
     return ((lin >= -tol) & (lin <= 1.0 + tol)).all(dim=-3, keepdim=True)
 
 
+def _chroma_scale(lab: torch.Tensor, steps: int, tol: float) -> torch.Tensor:
+    """Per pixel, the largest factor in [0, 1] (to 2^-steps) that brings ``lab``'s ab into the sRGB gamut."""
+    lo = torch.zeros_like(lab[:1])
+    hi = torch.ones_like(lab[:1])
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        ok = _in_gamut(lab_to_linear(torch.cat([lab[:1], lab[1:] * mid], dim=0)), tol)
+        lo = torch.where(ok, mid, lo)
+        hi = torch.where(ok, hi, mid)
+    return lo
+
+
 def recombine(l: torch.Tensor, ab: torch.Tensor, steps: int = 10, tol: float = 1e-6) -> torch.Tensor:
     """sRGB image with exactly the lightness ``l`` [.., 1, H, W] and chroma as close to ``ab`` as fits.
 
     Clipping an out-of-gamut colour in RGB would change its lightness, so instead each
-    pixel's ab is scaled towards 0 (gray, always in gamut) by the largest factor that stays
-    in gamut, found by bisection; hue is kept and L is untouched.
+    out-of-gamut pixel's ab is scaled towards 0 (gray, always in gamut) by the largest factor
+    that stays in gamut, found by bisection; hue is kept and L is untouched.
     """
-    lo = torch.zeros_like(l)
-    hi = torch.ones_like(l)
-    full = lab_to_linear(torch.cat([l, ab], dim=-3))
-    if not bool(_in_gamut(full, tol).all()):
-        for _ in range(steps):
-            mid = (lo + hi) / 2
-            ok = _in_gamut(lab_to_linear(torch.cat([l, ab * mid], dim=-3)), tol)
-            lo = torch.where(ok, mid, lo)
-            hi = torch.where(ok, hi, mid)
-        ok = _in_gamut(full, tol)
-        lo = torch.where(ok, hi, lo)
-    else:
-        lo = hi
-    return linear_to_srgb(lab_to_linear(torch.cat([l, ab * lo], dim=-3)).clamp(0, 1))
+    lab = torch.cat([l, ab], dim=-3)
+    lin = lab_to_linear(lab)
+    outside = ~_in_gamut(lin, tol)[..., 0, :, :]  # [..., H, W]
+    if bool(outside.any()):
+        # Bisect only those pixels, gathered as [3, B, 1] so the channel dim stays at -3.
+        picked = lab.movedim(-3, -1)[outside].t().unsqueeze(-1)
+        scale = _chroma_scale(picked, steps, tol)
+        fixed = lab_to_linear(torch.cat([picked[:1], picked[1:] * scale], dim=0))
+        lin = lin.movedim(-3, -1).clone()
+        lin[outside] = fixed.squeeze(-1).t()
+        lin = lin.movedim(-1, -3)
+    return linear_to_srgb(lin.clamp(0, 1))
