@@ -1,6 +1,6 @@
 """TorchServe handler for ``retouch``: CSRNet global retouching (He et al., ECCV 2020).
 
-The TorchScript module computes its condition from a 256 px thumbnail of the whole photo and
+The TorchScript module computes its condition from a 128 px thumbnail of the whole photo and
 runs the per-pixel base network at full resolution, so the image is never tiled (tiles would
 each get their own condition). ``strength`` (0 to 1, default 1) blends the input towards the
 retouched result.

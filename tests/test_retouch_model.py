@@ -108,7 +108,7 @@ def test_modulation_is_global():
 
 
 def test_condition_on_thumbnail_matches_condition_on_full_image():
-    """A 1024x768 photo conditioned on its 256 px thumbnail vs on all of it: nearly the same result."""
+    """A 1024x768 photo conditioned on its 128 px thumbnail vs on all of it: nearly the same result."""
     if not WEIGHTS.exists():
         pytest.skip(f"needs the trained weights {WEIGHTS.relative_to(ROOT)}")
     served = torch.jit.load(str(WEIGHTS)).eval()

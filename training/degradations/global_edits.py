@@ -3,7 +3,7 @@
 Each edit is a per-pixel colour transform with one random strength per image: exposure,
 gamma, contrast, saturation, white balance/tint, S-curves and fades. ``random_global_edits``
 applies one to ``max_edits`` of them per image, in a random order, so the model sees single
-edits and combinations; a strength near the identity leaves some images nearly untouched.
+edits and combinations.
 All functions take and return [N, 3, H, W] tensors in [0, 1].
 """
 from __future__ import annotations
@@ -57,17 +57,25 @@ def _uniform(n: int, low: float, high: float, gen: Generator, device: torch.devi
     return low + (high - low) * torch.rand(n, 1, 1, 1, generator=gen, device=device)
 
 
+def _either(x: torch.Tensor, below: tuple[float, float], above: tuple[float, float], gen: Generator) -> torch.Tensor:
+    """Per image, a strength from ``below`` or from ``above`` the identity (even odds), never close to it:
+    an edit that changes nothing visible teaches nothing."""
+    n = x.shape[0]
+    low, high = _uniform(n, *below, gen, x.device), _uniform(n, *above, gen, x.device)
+    return torch.where(torch.rand(n, 1, 1, 1, generator=gen, device=x.device) < 0.5, low, high)
+
+
 # name -> edit with freshly sampled per-image strengths. Ranges are those of a careless edit or a
 # difficult exposure: visible, but recoverable. Brightening is milder than darkening because
 # clipped highlights are lost for good.
 EDITS: dict[str, Callable[[torch.Tensor, Generator], torch.Tensor]] = {
-    "exposure": lambda x, g: exposure(x, _uniform(x.shape[0], -1.5, 0.6, g, x.device)),
-    "gamma": lambda x, g: gamma(x, torch.exp2(_uniform(x.shape[0], -0.5, 0.5, g, x.device))),
-    "contrast": lambda x, g: contrast(x, _uniform(x.shape[0], 0.6, 1.25, g, x.device)),
-    "saturation": lambda x, g: saturation(x, _uniform(x.shape[0], 0.4, 1.5, g, x.device)),
-    "white_balance": lambda x, g: random_cast(x, 0.25, g),  # per-channel gains: temperature and tint
-    "s_curve": lambda x, g: s_curve(x, _uniform(x.shape[0], -0.6, 0.6, g, x.device)),
-    "fade": lambda x, g: fade(x, _uniform(x.shape[0], 0.0, 0.2, g, x.device), _uniform(x.shape[0], 0.0, 0.15, g, x.device)),
+    "exposure": lambda x, g: exposure(x, _either(x, (-1.4, -0.4), (0.25, 0.6), g)),
+    "gamma": lambda x, g: gamma(x, torch.exp2(_either(x, (-0.6, -0.25), (0.25, 0.6), g))),
+    "contrast": lambda x, g: contrast(x, _either(x, (0.6, 0.8), (1.15, 1.3), g)),
+    "saturation": lambda x, g: saturation(x, _either(x, (0.4, 0.7), (1.3, 1.6), g)),
+    "white_balance": lambda x, g: random_cast(x, 0.3, g),  # per-channel gains: temperature and tint
+    "s_curve": lambda x, g: s_curve(x, _either(x, (-0.7, -0.3), (0.3, 0.7), g)),
+    "fade": lambda x, g: fade(x, _uniform(x.shape[0], 0.05, 0.2, g, x.device), _uniform(x.shape[0], 0.0, 0.1, g, x.device)),
 }
 
 

@@ -113,8 +113,8 @@ class ThumbnailCSRNet(nn.Module):
     the same values. Output is clamped to [0, 1].
     """
 
-    def __init__(self, net: CSRNet, thumb_size: int = 256, chunk: int = 16384,
-                 table_min_pixels: int = 1 << 20) -> None:
+    def __init__(self, net: CSRNet, thumb_size: int = 128, chunk: int = 16384,
+                 table_min_pixels: int = 1 << 19) -> None:
         super().__init__()
         self.net = net
         self.thumb_size = thumb_size

@@ -1,0 +1,99 @@
+"""retouch through the live server (sizes, formats, strength option, bad inputs, real retouching)
+and the real handler in-process with the shipped weights (never tiled)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.support import decode_png, handler_for, photo, png_bytes, run_handler, shared_data
+from training.data import list_images, load_rgb, split, to_float
+from training.degradations.global_edits import random_global_edits
+from training.metrics import psnr
+
+
+def as_array(body: bytes) -> np.ndarray:
+    return np.asarray(decode_png(body).convert("RGB"), dtype=np.int16)
+
+
+def dull(width: int, height: int, seed: int = 0) -> Image.Image:
+    """A photo-like image, darkened and washed out, so retouching visibly changes it."""
+    arr = np.asarray(photo(width, height, seed), dtype=np.float32) * 0.5 + 40
+    return Image.fromarray(arr.round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 9), (101, 77), (1500, 1000)])  # the last one uses the colour table
+def test_output_has_the_input_size(live, size):
+    reply = live.predict("retouch", png_bytes(dull(*size, seed=2)))
+    assert reply.status_code == 200 and reply.headers["Content-Type"] == "image/png"
+    assert decode_png(reply.content).size == size
+
+
+@pytest.mark.parametrize("fmt,ctype", [("jpeg", "image/jpeg"), ("webp", "image/webp")])
+def test_format_option(live, fmt, ctype):
+    reply = live.predict("retouch", files={"data": ("x.png", png_bytes(dull(40, 30)), "image/png")},
+                         data={"format": fmt})
+    assert reply.status_code == 200 and reply.headers["Content-Type"] == ctype
+    assert decode_png(reply.content).size == (40, 30)
+
+
+def test_grayscale_upload_comes_back_grayscale(live):
+    reply = live.predict("retouch", png_bytes(dull(40, 30).convert("L")))
+    assert reply.status_code == 200 and decode_png(reply.content).mode == "L"
+
+
+def test_strength_blends_input_and_retouched(live):
+    upload = dull(64, 48, seed=3)
+    body = png_bytes(upload)
+    replies = {s: live.predict("retouch", files={"data": ("x.png", body, "image/png")}, data={"strength": s})
+               for s in ("0", "0.5", "1")}
+    assert all(r.status_code == 200 for r in replies.values())
+    none, half, full = (as_array(replies[s].content) for s in ("0", "0.5", "1"))
+    assert np.array_equal(none, np.asarray(upload, dtype=np.int16))  # strength 0: the upload, untouched
+    assert np.abs(full - none).mean() > 3  # the model does change a dull photo
+    assert np.abs(half - (none + full) / 2).max() <= 1  # halfway, up to 8-bit rounding
+
+
+@pytest.mark.parametrize("value", ["2", "-0.1", "strong", ""])
+def test_bad_strength_gets_json_400_then_a_good_request_succeeds(live, value):
+    reply = live.predict("retouch", files={"data": ("x.png", png_bytes(dull(20, 20)), "image/png")},
+                         data={"strength": value})
+    assert reply.status_code == 400 and reply.headers["Content-Type"].startswith("application/json")
+    assert reply.json()["type"] == "InvalidOption" and "strength" in reply.json()["message"]
+    assert live.predict("retouch", png_bytes(dull(20, 20))).status_code == 200
+
+
+def test_unknown_field_and_not_an_image_get_4xx_then_a_good_request_succeeds(live):
+    reply = live.predict("retouch", files={"data": ("x.png", png_bytes(dull(20, 20)), "image/png")},
+                         data={"exposure": "1"})
+    assert reply.status_code == 400 and reply.json()["type"] == "UnknownField"
+    reply = live.predict("retouch", b"\x89PNG\r\n\x1a\n broken")
+    assert 400 <= reply.status_code < 500 and reply.headers["Content-Type"].startswith("application/json")
+    assert live.predict("retouch", png_bytes(dull(20, 20))).status_code == 200
+
+
+def test_server_retouches_a_held_out_photo(live):
+    """A held-out photo with random global edits comes back closer to the original."""
+    held_out = split(list_images([str(shared_data("photos"))]))[1]
+    gen = torch.Generator().manual_seed(11)
+    gains = []
+    for path in held_out[:4]:
+        clean = to_float(load_rgb(path, 768))[None]
+        edited = random_global_edits(clean, generator=gen)
+        upload = (edited[0] * 255).round().byte().permute(1, 2, 0).numpy()
+        reply = live.predict("retouch", png_bytes(Image.fromarray(upload)))
+        assert reply.status_code == 200
+        restored = torch.from_numpy(as_array(reply.content)).permute(2, 0, 1)[None].float() / 255
+        gains.append(psnr(restored, clean) - psnr(edited, clean))
+    assert np.mean(gains) > 1.0, gains
+
+
+def test_real_handler_never_tiles():
+    """A tile setting cannot split the photo: each tile would get its own condition (seams)."""
+    body = png_bytes(dull(300, 200, seed=5))
+    whole = handler_for("retouch", tile=0)
+    tiled = handler_for("retouch", tile=64)
+    [(status_a, _, a)], [(status_b, _, b)] = run_handler(whole, [{"body": body}]), run_handler(tiled, [{"body": body}])
+    assert status_a == status_b == 200
+    assert np.array_equal(as_array(a), as_array(b))
