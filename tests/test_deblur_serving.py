@@ -58,10 +58,13 @@ def test_not_an_image_gets_415_then_a_good_request_succeeds(live):
 
 
 def test_server_deblurs_a_held_out_photo(live):
-    """A held-out photo blurred by the training distribution comes back closer to the sharp original."""
-    held_out = split(list_images([str(shared_data("photos"))]))[1]
+    """The benchmark's first held-out case (same photo, same seed) comes back closer to the sharp original.
+
+    Gains vary with the kernel: on the largest loopy kernels the model gains little (see the benchmark).
+    """
+    held_out = split(list_images([str(shared_data("photos")), str(shared_data("faces"))]))[1]
     clean = to_float(load_rgb(held_out[0], 512))[None]
-    blurry, target = degrade(clean, np.random.default_rng(7))
+    blurry, target = degrade(clean, np.random.default_rng(1234))  # benchmarks/deblur_quality.py's seed + 0
     upload = (blurry[0] * 255).round().byte().permute(1, 2, 0).numpy()
     reply = live.predict("deblur", png_bytes(Image.fromarray(upload)))
     assert reply.status_code == 200
