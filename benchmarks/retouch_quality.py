@@ -70,7 +70,7 @@ def quality(model: torch.jit.ScriptModule, photos: list[tuple[str, torch.Tensor]
 def photo_of_size(clean: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """A real photo resized to width x height, degraded and 8-bit, as an upload would be."""
     x = F.interpolate(clean, size=(height, width), mode="bicubic", align_corners=False)
-    return random_global_edits(x.clamp(0, 1), p=1.0, generator=torch.Generator().manual_seed(0))
+    return random_global_edits(x.clamp(0, 1), generator=torch.Generator().manual_seed(0))
 
 
 def latency(model: torch.jit.ScriptModule, clean: torch.Tensor) -> dict[str, float]:
