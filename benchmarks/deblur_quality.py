@@ -30,7 +30,7 @@ from training.metrics import psnr
 from training.tasks.deblur import DeblurTask
 
 sys.path.insert(0, str(ROOT / "handlers"))  # the serving code: tiling and the ensemble transforms
-from deblur import dihedral, undo_dihedral  # noqa: E402
+from self_ensemble import self_ensemble  # noqa: E402
 from tiling import run_tiled  # noqa: E402
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -38,7 +38,7 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 
 def ensembled(model: Model) -> Model:
     """The handler's ensemble=true: the mean over the 8 flips/rotations."""
-    return lambda x: sum(undo_dihedral(model(dihedral(x, k)), k) for k in range(8)) / 8
+    return lambda x: self_ensemble(model, x)
 
 
 def served(model: Model, x: torch.Tensor, receptive_field: int, tile: int) -> torch.Tensor:

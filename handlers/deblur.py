@@ -9,18 +9,7 @@ from __future__ import annotations
 import torch
 
 from image_handler import ImageHandler, Request, parse_bool
-
-
-def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of the last two dims (k in 0..7)."""
-    if k >= 4:
-        x = x.flip(-1)
-    return torch.rot90(x, k % 4, dims=(-2, -1))
-
-
-def undo_dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    x = torch.rot90(x, -(k % 4), dims=(-2, -1))
-    return x.flip(-1) if k >= 4 else x
+from self_ensemble import self_ensemble
 
 
 class DeblurHandler(ImageHandler):
@@ -36,7 +25,4 @@ class DeblurHandler(ImageHandler):
     def infer(self, x: torch.Tensor, request: Request) -> torch.Tensor:
         if not request.options["ensemble"]:
             return self.model(x)
-        total = self.model(x).float()
-        for k in range(1, 8):
-            total += undo_dihedral(self.model(dihedral(x, k)), k).float()
-        return (total / 8).to(x.dtype)
+        return self_ensemble(self.model, x).to(x.dtype)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deblur import dihedral as serve_dihedral, undo_dihedral
+from self_ensemble import dihedral as serve_dihedral, undo_dihedral
 from tiling import run_padded, run_tiled
 from training.degradations.motion_blur import (BlurConfig, blur_valid, defocus_disc, degrade, random_kernel,
                                                rasterise, shake_trajectory)

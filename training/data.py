@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from handlers.self_ensemble import dihedral  # the same transforms the server's ensemble uses
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 # Colour photographs in skimage/data (the rest are grayscale, synthetic or microscopy).
 BUNDLED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png",
@@ -65,13 +67,6 @@ def load_rgb(path: Path, max_side: int | None = None) -> torch.Tensor:
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)
-
-
-def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of the last two dims (k in 0..7)."""
-    if k >= 4:
-        x = x.flip(-1)
-    return torch.rot90(x, k % 4, dims=(-2, -1))
 
 
 class PatchSampler:
