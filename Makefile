@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: serve stop test archives install java train-superres eval-superres bench-serve
+.PHONY: serve stop test archives install java bench-serve
 
 install: $(STAMP)
 
@@ -29,8 +29,14 @@ stop:
 test: java $(STAMP)
 	$(PY) -m pytest tests
 
-train-superres: $(STAMP)
-	$(PY) -m training.train superres $(if $(DATA),--data $(DATA)) --export-to archives/superres/superres.pt
+# make train-deblur DATA="/photos /faces": train an endpoint and install its weights into archives/
+train-%: $(STAMP)
+	$(PY) -m training.train $* $(if $(DATA),--data $(DATA)) --export-to archives/$*/$*.pt
 
-eval-superres: $(STAMP)
-	$(PY) -m benchmarks.superres_quality --data $(DATA)
+# make eval-deblur DATA="/photos /faces": held-out quality and latency of the committed weights
+eval-%: $(STAMP)
+	$(PY) -m benchmarks.$*_quality --data $(DATA)
+
+# latency of every endpoint through a fresh TorchServe
+bench-serve: $(STAMP) java
+	$(PY) -m benchmarks.serve_latency
