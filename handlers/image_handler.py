@@ -10,7 +10,6 @@ Settings come from the ``handler:`` section of the archive's model-config.yaml.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time

@@ -3,7 +3,6 @@ what the shipped weights do with hints and references."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -13,6 +13,10 @@ from tests.test_image_io import png_header_only
 
 ENDPOINTS = endpoints()
 GOOD = png_bytes(photo(48, 40, seed=7))
+SCALE = {"superres": 4}  # output size / input size; 1 for the others
+# Each model's own option, with values that must be refused.
+BAD_MODEL_OPTIONS = {"deblur": ("ensemble", ["maybe", "2", ""]), "enhance": ("decoder", ["both", "", "1"]),
+                     "retouch": ("strength", ["2", "-0.1", "strong", ""]), "colorize": ("mode", ["fast", ""])}
 
 
 def assert_good(live, endpoint: str) -> None:
@@ -90,6 +94,40 @@ def test_odd_modes_are_served(live, endpoint, mode):
     assert reply.status_code == 200, reply.text[:300]
     out = decode_png(reply.content)
     assert out.size[0] % 40 == 0 and out.size[1] % 32 == 0
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("size", [(1, 1), (17, 9), (101, 77)])
+def test_any_size_comes_back_at_the_model_scale(live, endpoint, size):
+    reply = live.predict(endpoint, png_bytes(photo(*size, seed=2)))
+    assert reply.status_code == 200 and reply.headers["Content-Type"] == "image/png"
+    scale = SCALE.get(endpoint, 1)
+    assert decode_png(reply.content).size == (size[0] * scale, size[1] * scale)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("fmt,ctype", [("jpeg", "image/jpeg"), ("webp", "image/webp"), ("png", "image/png")])
+def test_output_format_as_multipart_field(live, endpoint, fmt, ctype):
+    reply = live.predict(endpoint, files={"data": ("x.png", png_bytes(photo(20, 16)), "image/png")},
+                         data={"format": fmt, "quality": "85"})
+    assert reply.status_code == 200 and reply.headers["Content-Type"] == ctype
+    scale = SCALE.get(endpoint, 1)
+    assert decode_png(reply.content).size == (20 * scale, 16 * scale)
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e != "colorize"])  # colorize answers in colour
+def test_grayscale_upload_is_answered_in_grayscale(live, endpoint):
+    reply = live.predict(endpoint, png_bytes(photo(33, 21, mode="L")))
+    assert reply.status_code == 200 and decode_png(reply.content).mode == "L"
+
+
+@pytest.mark.parametrize("endpoint,option,value", [(e, o, v) for e, (o, values) in BAD_MODEL_OPTIONS.items()
+                                                   if e in ENDPOINTS for v in values])
+def test_bad_model_option_gets_json_400_then_a_good_request_succeeds(live, endpoint, option, value):
+    reply = live.predict(endpoint, files={"data": ("x.png", GOOD, "image/png")}, data={option: value})
+    assert reply.status_code == 400 and reply.headers["Content-Type"].startswith("application/json")
+    assert reply.json()["type"] == "InvalidOption" and option in reply.json()["message"]
+    assert_good(live, endpoint)
 
 
 def test_concurrent_good_and_bad_requests(live):

@@ -1,7 +1,6 @@
 """superres through the live server: x4 size, formats, options as fields or headers, EXIF."""
 from __future__ import annotations
 
-import pytest
 
 from tests.support import decode_png, photo, png_bytes
 
@@ -10,14 +9,6 @@ def test_raw_body_png_comes_back_four_times_larger(live):
     reply = live.predict("superres", png_bytes(photo(50, 30)))
     assert reply.status_code == 200 and reply.headers["Content-Type"] == "image/png"
     assert decode_png(reply.content).size == (200, 120)
-
-
-@pytest.mark.parametrize("fmt,ctype", [("jpeg", "image/jpeg"), ("webp", "image/webp"), ("png", "image/png")])
-def test_format_as_multipart_field(live, fmt, ctype):
-    reply = live.predict("superres", files={"data": ("x.png", png_bytes(photo(20, 20)), "image/png")},
-                         data={"format": fmt, "quality": "85"})
-    assert reply.status_code == 200 and reply.headers["Content-Type"] == ctype
-    assert decode_png(reply.content).size == (80, 80)
 
 
 def test_format_as_header_with_raw_body(live):

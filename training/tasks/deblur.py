@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data import PatchSampler, load_rgb
+from training.data import PairedPatchSampler, PatchSampler
 from training.degradations.motion_blur import BlurConfig, degrade
 from training.models.atrous_deblur import PRESETS, atrous_deblur
 from training.task import Task
@@ -20,18 +20,6 @@ from training.task import Task
 
 def blur_partner(sharp: Path) -> Path:
     return sharp.parent.parent / "blur" / sharp.name
-
-
-class PairedPatchSampler(PatchSampler):
-    """Aligned crops of (blurry, sharp) pairs, stacked as 6 channels so flips/rotations hit both alike."""
-
-    def __init__(self, sharp_paths: list[Path], patch: int, max_side: int | None = None, seed: int = 0) -> None:
-        pairs = (torch.cat([load_rgb(blur_partner(p), max_side), load_rgb(p, max_side)]) for p in sharp_paths)
-        self.images = [img for img in pairs if min(img.shape[1:]) >= patch]
-        if not self.images:
-            raise ValueError(f"no blur/sharp pair is at least {patch}px on its short side")
-        self.patch = patch
-        self.gen = torch.Generator().manual_seed(seed)
 
 
 class DeblurTask(Task):
@@ -61,7 +49,7 @@ class DeblurTask(Task):
         if not self.args.pairs:
             return super().make_sampler(paths, seed)
         sharp = [p for p in paths if p.parent.name == "sharp" and blur_partner(p).exists()]
-        return PairedPatchSampler(sharp, self.args.patch, self.args.max_side, seed)
+        return PairedPatchSampler([(blur_partner(p), p) for p in sharp], self.args.patch, self.args.max_side, seed)
 
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if clean.shape[1] == 6:  # a real pair from PairedPatchSampler
