@@ -6,7 +6,8 @@ batching of same-size inputs, tiled inference for large inputs, encoding, and me
 A model handler subclasses it and sets a few class attributes (``scale``, ``pad_multiple``,
 ``receptive_field``, ``options``) or overrides :meth:`infer`.
 
-Settings come from the ``handler:`` section of the archive's model-config.yaml.
+Settings come from the ``handler:`` section of the archive's model-config.yaml. TorchServe loads a
+handler module's one top-level class, so a model handler defines exactly one (nest any helpers).
 """
 from __future__ import annotations
 
