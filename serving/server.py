@@ -111,19 +111,18 @@ def running_pid(state: Path) -> int | None:
         return None
 
 
-def wait_ready(server: Server, models: list[str], timeout: float = 300.0) -> None:
-    """Block until every model has a READY worker; raise with the log's tail otherwise."""
-    deadline = time.time() + timeout
+def wait_ready(server: Server, models: list[str], timeout: float = 300.0, grace: float = 15.0) -> None:
+    """Block until every model has a READY worker; raise with the log's tail otherwise
+    (early if the server process is gone once its ``grace`` seconds to write a pid file are over)."""
+    started = time.time()
     pending = set(models)
-    while pending and time.time() < deadline:
-        if not running_pid(server.state):
-            time.sleep(1)
-            if not running_pid(server.state) and time.time() > deadline - timeout + 15:
-                break
+    while pending and time.time() - started < timeout:
+        if time.time() - started > grace and not running_pid(server.state):
+            break
         try:
+            headers = server.headers("management")
             for name in sorted(pending):
-                reply = requests.get(f"{server.management_url}/models/{name}",
-                                     headers=server.headers("management"), timeout=5)
+                reply = requests.get(f"{server.management_url}/models/{name}", headers=headers, timeout=5)
                 workers = reply.json()[0]["workers"] if reply.ok else []
                 if any(w["status"] == "READY" for w in workers):
                     pending.discard(name)
