@@ -1,0 +1,1 @@
+"""Clients of a running restoration-serve bundle (batch client, shared token handling)."""
