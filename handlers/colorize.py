@@ -9,53 +9,15 @@ this handler only validates the guidance and lays it out as tensors.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import torch
 
 from image_handler import ImageHandler, Request
 from image_io import DecodedImage, RequestError, decode
+from options import options_for
 
-MODES = ("ensemble", "image", "patch")
-MAX_HINTS = 256
-
-
-def parse_mode(value: str) -> str:
-    mode = value.strip().lower()
-    if mode not in MODES:
-        raise ValueError(f"expected one of {', '.join(MODES)}")
-    return mode
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def parse_hints(raw: bytes, height: int, width: int) -> list[tuple[int, int, tuple[int, int, int]]]:
-    """[(y, x, (r, g, b))] from the JSON field, or a 400 saying exactly what is wrong."""
-    def bad(message: str) -> RequestError:
-        return RequestError(400, "InvalidHints", message)
-
-    try:
-        hints = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad(f"'hints' is not valid JSON: {exc}") from None
-    if not isinstance(hints, list):
-        raise bad('\'hints\' must be a JSON list of {"x": int, "y": int, "rgb": [r, g, b]}')
-    if len(hints) > MAX_HINTS:
-        raise bad(f"{len(hints)} hints; at most {MAX_HINTS} are accepted")
-    parsed = []
-    for i, hint in enumerate(hints):
-        if not isinstance(hint, dict) or set(hint) != {"x", "y", "rgb"}:
-            raise bad(f'hint {i} must be an object with exactly the keys "x", "y" and "rgb"')
-        x, y, rgb = hint["x"], hint["y"], hint["rgb"]
-        if not (_is_int(x) and _is_int(y)) or not (0 <= x < width and 0 <= y < height):
-            raise bad(f"hint {i}: x and y must be integers inside the {width}x{height} image, got ({x!r}, {y!r})")
-        if not isinstance(rgb, list) or len(rgb) != 3 or not all(_is_int(c) and 0 <= c <= 255 for c in rgb):
-            raise bad(f"hint {i}: rgb must be a list of three integers in 0..255, got {rgb!r}")
-        parsed.append((y, x, tuple(rgb)))
-    return parsed
+Hint = tuple[int, int, tuple[int, int, int]]  # (y, x, (r, g, b))
 
 
 class ColorizeHandler(ImageHandler):
@@ -64,31 +26,35 @@ class ColorizeHandler(ImageHandler):
         """Nested: TorchServe wants exactly one class at the top of a handler module."""
 
         reference: DecodedImage | None = None
-        hints: list[tuple[int, int, tuple[int, int, int]]] = field(default_factory=list)
+        hints: list[Hint] = field(default_factory=list)
 
-        def batch_key(self) -> tuple:
-            """Guided requests run alone (their guidance differs); automatic ones batch by size."""
-            guided = self.reference is not None or bool(self.hints)
-            return super().batch_key() + ((id(self),) if guided else ())
-
-    options = {"mode": parse_mode}
-    option_defaults = {"mode": "ensemble"}
-    extra_fields = ("reference", "hints")
+    options = options_for("colorize")
     keep_grayscale = False  # the point is to answer a grayscale photo in colour
 
     def parse_request(self, raw: dict, headers: dict[str, bytes] | None = None) -> GuidedRequest:
         req = super().parse_request(raw, headers)
         reference = None
-        if "reference" in req.fields:
+        if req.options["reference"] is not None:
             try:
                 limit = self.config.get("max_reference_pixels", self.config["max_input_pixels"])
-                reference = decode(req.fields["reference"], int(limit))
+                reference = decode(req.options["reference"], int(limit))
             except RequestError as err:
                 raise RequestError(err.code, err.kind, f"reference: {err.message}") from None
             if reference.grayscale:
                 raise RequestError(400, "GrayscaleReference", "reference: the image has no colour to transfer")
-        hints = parse_hints(req.fields["hints"], *req.image.size) if "hints" in req.fields else []
-        return self.GuidedRequest(req.image, req.options, req.fields, reference, hints)
+        hints = self.place_hints(req.options["hints"] or [], *req.image.size)
+        return self.GuidedRequest(req.image, req.options, reference, hints)
+
+    @staticmethod
+    def place_hints(hints: list[dict], height: int, width: int) -> list[Hint]:
+        """Hints (their JSON shape already checked by the option) inside the image, or a 400."""
+        placed = []
+        for i, hint in enumerate(hints):
+            x, y = hint["x"], hint["y"]
+            if not (0 <= x < width and 0 <= y < height):
+                raise RequestError(400, "InvalidHints", f"hint {i}: ({x}, {y}) lies outside the {width}x{height} image")
+            placed.append((y, x, tuple(hint["rgb"])))
+        return placed
 
     def restore(self, x: torch.Tensor, request: Request) -> torch.Tensor:
         """``x`` is a batch of automatic requests, or one guided request (see ``batch_key``)."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from image_handler import ImageHandler, Request, parse_bool
+from image_handler import ImageHandler, Request
+from options import options_for
 from self_ensemble import self_ensemble
 
 
 class DeblurHandler(ImageHandler):
     pad_multiple = 2  # the stride-2 conv: tiles must start on the same grid as the whole image
-    options = {"ensemble": parse_bool}
-    option_defaults = {"ensemble": False}
+    options = options_for("deblur")
 
     def load_model(self, path: str) -> torch.jit.ScriptModule:
         model = super().load_model(path)

@@ -10,22 +10,13 @@ from __future__ import annotations
 import torch
 
 from image_handler import ImageHandler, Request
-
-DECODERS = ("ensemble", "main", "light")
-
-
-def parse_decoder(value: str) -> str:
-    decoder = value.strip().lower()
-    if decoder not in DECODERS:
-        raise ValueError(f"expected one of {', '.join(DECODERS)}")
-    return decoder
+from options import options_for
 
 
 class EnhanceHandler(ImageHandler):
     pad_multiple = 16  # the encoder's stride: tiles must sample the same grid as the whole image
     receptive_field = 96  # glow tails are long; beyond this, global FiLM conditioning covers the rest
-    options = {"decoder": parse_decoder}
-    option_defaults = {"decoder": "ensemble"}
+    options = options_for("enhance")
 
     def infer(self, x: torch.Tensor, request: Request) -> torch.Tensor:
         decoder = request.options["decoder"]

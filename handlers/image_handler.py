@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from image_io import OUTPUT_FORMATS, DecodedImage, RequestError, decode, encode
+from image_io import DecodedImage, RequestError, decode, encode
+from options import COMMON, Option
 from tiling import run_padded, run_tiled
 
 logger = logging.getLogger(__name__)
@@ -36,39 +37,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def parse_format(value: str) -> str:
-    fmt = value.strip().lower().replace("jpg", "jpeg")
-    if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"expected one of {', '.join(OUTPUT_FORMATS)}")
-    return fmt
-
-
-def parse_quality(value: str) -> int:
-    quality = int(value)
-    if not 1 <= quality <= 100:
-        raise ValueError("expected an integer from 1 to 100")
-    return quality
-
-
 @dataclass
 class Request:
     """One decoded, validated request."""
 
     image: DecodedImage
-    options: dict[str, Any]
-    fields: dict[str, bytes] = field(default_factory=dict)  # extra non-option fields (see extra_fields)
+    options: dict[str, Any]  # every declared option: the value sent, or its default
 
     def batch_key(self) -> tuple:
-        """Requests with equal keys run as one batch."""
+        """Requests with equal keys run as one batch; one carrying a document or a file (guidance) runs alone."""
+        if any(isinstance(v, (bytes, list, dict)) for v in self.options.values()):
+            return (id(self),)
         return (self.image.size, tuple(sorted(self.options.items())))
 
 
@@ -78,9 +57,7 @@ class ImageHandler:
     scale: int = 1  # output size / input size
     pad_multiple: int = 1  # the model needs H and W divisible by this
     receptive_field: int = 16  # input pixels of context each output pixel needs, one side
-    options: dict[str, Callable[[str], Any]] = {}  # model options: name -> parser (raises ValueError)
-    option_defaults: dict[str, Any] = {}
-    extra_fields: tuple[str, ...] = ()  # non-option multipart fields the model accepts
+    options: tuple[Option, ...] = COMMON  # every option the endpoint accepts (handlers/options.py)
     keep_grayscale: bool = True  # answer a grayscale upload in grayscale
 
     def __init__(self) -> None:
@@ -125,29 +102,30 @@ class ImageHandler:
         """``raw`` is TorchServe's dict of body/form fields; ``headers`` are options sent as X-<Option> headers."""
         fields = {str(k): (v if isinstance(v, (bytes, bytearray)) else str(v).encode()) for k, v in raw.items()}
         images = [name for name in IMAGE_FIELDS if name in fields]
-        allowed = set(IMAGE_FIELDS) | {"format", "quality"} | set(self.options) | set(self.extra_fields)
-        unknown = sorted(set(fields) - allowed)
+        declared = {option.name for option in self.options}
+        unknown = sorted(set(fields) - set(IMAGE_FIELDS) - declared)
         if unknown:
             raise RequestError(400, "UnknownField",
                                f"unknown field(s) {', '.join(unknown)}; send the image as the body or as the "
-                               f"multipart field 'data', with options among: {', '.join(sorted(allowed - set(IMAGE_FIELDS)))}")
+                               f"multipart field 'data', with options among: {', '.join(sorted(declared))}")
         if not images:
             raise RequestError(400, "MissingImage", "no image: send it as the request body or the multipart field 'data'")
-        given = {**(headers or {}), **{k: v for k, v in fields.items() if k not in IMAGE_FIELDS and k not in self.extra_fields}}
-        options = self.parse_options(given)
+        options = self.parse_options({**(headers or {}), **{k: v for k, v in fields.items() if k in declared}})
         image = decode(bytes(fields[images[0]]), int(self.config["max_input_pixels"]))
         self.check_output_size(*image.size)
-        extras = {k: bytes(fields[k]) for k in self.extra_fields if k in fields}
-        return Request(image, options, extras)
+        return Request(image, options)
 
     def parse_options(self, given: dict[str, bytes]) -> dict[str, Any]:
-        parsers: dict[str, Callable[[str], Any]] = {"format": parse_format, "quality": parse_quality, **self.options}
-        options: dict[str, Any] = {"format": "png", "quality": 95, **self.option_defaults}
-        for name, value in given.items():
+        """Every declared option: parsed from ``given`` (name -> raw value) or its default."""
+        options: dict[str, Any] = {}
+        for option in self.options:
+            if option.name not in given:
+                options[option.name] = option.default
+                continue
             try:
-                options[name] = parsers[name](bytes(value).decode("utf-8"))
+                options[option.name] = option.parse(given[option.name])
             except (ValueError, UnicodeDecodeError) as exc:
-                raise RequestError(400, "InvalidOption", f"invalid value for '{name}': {exc}") from None
+                raise RequestError(400, option.error, f"invalid value for '{option.name}': {exc}") from None
         return options
 
     def check_output_size(self, height: int, width: int) -> None:
@@ -213,7 +191,7 @@ class ImageHandler:
 
     def _option_headers(self, context, idx: int) -> dict[str, bytes]:
         """Options sent as ``X-Format: webp`` style headers: TorchServe 0.12 does not pass query strings to handlers."""
-        names = {f"x-{name}": name for name in ("format", "quality", *self.options)}
+        names = {option.header.lower(): option.name for option in self.options if option.header}
         try:
             headers = context.get_all_request_header(idx)
         except (AttributeError, IndexError, KeyError, TypeError):

@@ -10,19 +10,12 @@ from __future__ import annotations
 import torch
 
 from image_handler import ImageHandler, Request
-
-
-def parse_strength(value: str) -> float:
-    strength = float(value)
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError("expected a number from 0 to 1")
-    return strength
+from options import options_for
 
 
 class RetouchHandler(ImageHandler):
     receptive_field = 0  # the base network is 1x1 convolutions
-    options = {"strength": parse_strength}
-    option_defaults = {"strength": 1.0}
+    options = options_for("retouch")
 
     def restore(self, x: torch.Tensor, request: Request) -> torch.Tensor:
         """The whole photo in one call, whatever the tile setting: the condition must see all of it."""
