@@ -8,8 +8,8 @@ from PIL import Image
 
 from self_ensemble import dihedral as serve_dihedral, undo_dihedral
 from tiling import run_padded, run_tiled
-from training.degradations.motion_blur import (BlurConfig, blur_valid, defocus_disc, degrade, random_kernel,
-                                               rasterise, shake_trajectory)
+from training.degradations.motion_blur import (BlurConfig, blur_valid, defocus_disc, degrade, linear_to_srgb,
+                                               random_kernel, rasterise, shake_trajectory, srgb_to_linear)
 from training.models.atrous_deblur import DILATIONS, PRESETS, AtrousDeblur, atrous_deblur
 from training.tasks.deblur import DeblurTask
 from training.train import parse_args
@@ -17,15 +17,19 @@ from training.train import parse_args
 from tests.support import photo
 
 
-def expected_parameters(blocks: int, filters: int, trunk: int, stem: int, first_kernel: int) -> int:
+def expected_parameters(blocks: int, filters: int, trunk: int, stem: int, first_kernel: int,
+                        mids: tuple[int, ...] = ()) -> int:
     """Parameter count from the definition: conv weights + per-channel scale and bias of every ScaledConv."""
     def conv(cin: int, cout: int, k: int) -> int:
         return cin * cout * k * k + 2 * cout
 
+    widths = [stem, *mids, trunk]
     block = len(DILATIONS) * conv(trunk, filters, 3) + conv(len(DILATIONS) * filters, trunk, 3)
-    transposed = trunk * stem * 4 * 4 + stem  # ConvTranspose2d(4x4) weight + its plain bias
-    return (conv(3, stem, first_kernel) + conv(stem, trunk, 3) + blocks * block + transposed
-            + conv(2 * stem, stem, 3) + conv(stem, 3, 3))
+    per_level = sum(conv(fine, coarse, 3)  # stride-2 conv down
+                    + coarse * fine * 4 * 4 + fine  # ConvTranspose2d(4x4) weight + its plain bias, back up
+                    + conv(2 * fine, fine, 3)  # merge with the skip
+                    for fine, coarse in zip(widths[:-1], widths[1:]))
+    return conv(3, stem, first_kernel) + per_level + blocks * block + conv(stem, 3, 3)
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -40,7 +44,12 @@ def test_paper_preset_parameter_count():
     assert 46e6 < count < 50e6  # the write-up's "about 47M" (20 blocks, F=128, trunk 256)
 
 
-@pytest.mark.parametrize("preset,size", [("paper", (22, 31)), ("cpu", (45, 70))])
+@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter"])
+def test_cpu_presets_parameter_count(preset):
+    assert n_params(atrous_deblur(preset)) == expected_parameters(**PRESETS[preset])
+
+
+@pytest.mark.parametrize("preset,size", [("paper", (22, 31)), ("cpu", (45, 70)), ("cpu_quarter", (45, 70))])
 def test_presets_script_and_match_eager(preset, size):
     torch.manual_seed(0)
     model = atrous_deblur(preset).eval()
@@ -53,9 +62,10 @@ def test_presets_script_and_match_eager(preset, size):
     assert scripted.receptive_field == model.receptive_field
 
 
+@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter"])
 @pytest.mark.parametrize("size", [(1, 1), (3, 2), (9, 7), (33, 47), (64, 65), (100, 37)])
-def test_any_size_gives_same_size(size):
-    model = atrous_deblur("cpu").eval()
+def test_any_size_gives_same_size(size, preset):
+    model = atrous_deblur(preset).eval()
     x = torch.rand(2, 3, *size)
     with torch.inference_mode():
         y = model(x)
@@ -63,10 +73,11 @@ def test_any_size_gives_same_size(size):
     assert torch.isfinite(y).all()
 
 
-def test_receptive_field_bounds_the_influence_of_one_pixel():
+@pytest.mark.parametrize("mids", [(), (6,)])
+def test_receptive_field_bounds_the_influence_of_one_pixel(mids):
     """Changing one pixel must leave every output farther than the receptive radius unchanged."""
     torch.manual_seed(0)
-    model = AtrousDeblur(blocks=2, filters=4, trunk=8, stem=4).eval()
+    model = AtrousDeblur(blocks=2, filters=4, trunk=8, stem=4, mids=mids).eval()
     radius = (model.receptive_field + 1) // 2
     x = torch.rand(1, 3, 160, 160)
     bumped = x.clone()
@@ -78,15 +89,17 @@ def test_receptive_field_bounds_the_influence_of_one_pixel():
     assert (ys - 80).abs().max() <= radius and (xs - 80).abs().max() <= radius
 
 
-def test_tiled_inference_has_no_seams():
+@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter"])
+def test_tiled_inference_has_no_seams(preset):
     """Tiles with the handler's overlap (twice the receptive radius) reproduce whole-image inference."""
     torch.manual_seed(0)
-    model = atrous_deblur("cpu").eval()
-    overlap = model.receptive_field + 1  # 2 * radius, rounded up to the stride
-    x = torch.rand(1, 3, 330, 301)
+    model = atrous_deblur(preset).eval()
+    stride = model.stride
+    overlap = -(-(model.receptive_field + 1) // stride) * stride  # 2 * radius, rounded up to the stride
+    x = torch.rand(1, 3, 600, 571)
     with torch.inference_mode():
-        whole = run_padded(model, x, 2, 1)
-        tiled = run_tiled(model, x, tile=96, overlap=overlap, multiple=2, scale=1)
+        whole = run_padded(model, x, stride, 1)
+        tiled = run_tiled(model, x, tile=128, overlap=overlap, multiple=stride, scale=1)
     assert tiled.shape == whole.shape == x.shape
     assert (tiled - whole).abs().max().item() < 1e-4
 
@@ -152,11 +165,29 @@ def test_degrade_is_deterministic_8bit_and_blurry():
     a, target = degrade(clean, np.random.default_rng(5))
     b, _ = degrade(clean, np.random.default_rng(5))
     assert torch.equal(a, b)
-    assert a.shape == target.shape == (4, 3, 80, 80)
+    side = 96 - BlurConfig().max_kernel + 1
+    assert a.shape == target.shape == (4, 3, side, side)
     assert a.min() >= 0 and a.max() <= 1 and torch.equal(a, (a * 255).round() / 255)
     # Blur removes high frequencies: neighbouring pixels differ less than in the sharp target.
     grad = lambda t: (t[..., 1:] - t[..., :-1]).abs().mean()  # noqa: E731
     assert grad(a) < grad(target)
+
+
+def test_srgb_curve_round_trips():
+    x = torch.linspace(0, 1, 1001)
+    assert (linear_to_srgb(srgb_to_linear(x)) - x).abs().max() < 1e-5
+    assert abs(srgb_to_linear(torch.tensor(0.5)).item() - 0.214) < 1e-3  # the standard curve's mid-grey
+
+
+@pytest.mark.parametrize("linear_light", [True, False])
+def test_blur_happens_in_linear_light(linear_light):
+    """Random black/white pixels smeared together average half the LIGHT: sRGB ~0.7, not the 0.5 of sRGB averaging."""
+    gen = torch.Generator().manual_seed(0)
+    clean = (torch.rand(4, 1, 96, 96, generator=gen) > 0.5).float().repeat(1, 3, 1, 1)
+    cfg = BlurConfig(noise_sigma=(0.0, 0.0), jpeg_prob=0.0, linear_light=linear_light)
+    blurred, _ = degrade(clean, np.random.default_rng(1), cfg)
+    mean = blurred.mean().item()
+    assert mean > 0.65 if linear_light else abs(mean - 0.5) < 0.03
 
 
 # ---- paired (GoPro layout) training data ---------------------------------------------------

@@ -1,4 +1,4 @@
-"""A few-step smoke training of superres on the photos bundled with scikit-image (no ../shared)."""
+"""Few-step smoke trainings on the photos bundled with scikit-image (no ../shared): outputs, resuming."""
 from __future__ import annotations
 
 import csv
@@ -24,3 +24,20 @@ def test_smoke_training_writes_metrics_grid_weights_and_resumes(tmp_path):
 
     main([*common, "--steps", "9"])  # resumes from the step-6 checkpoint
     assert [int(r["step"]) for r in csv.DictReader(open(out / "metrics.csv"))] == [3, 6, 9]
+
+
+def test_interrupted_run_resumes_exactly_with_ema_bf16_and_channels_last(tmp_path):
+    """2 steps + resume to 4 == 4 steps straight: weights, EMA, optimiser and every random stream are checkpointed."""
+    common = ["deblur", "--preset", "cpu_quarter", "--batch", "2", "--patch", "80", "--eval-every", "2",
+              "--val-patches", "2", "--threads", "1", "--ema", "0.9", "--bf16", "--channels-last"]
+    main([*common, "--steps", "4", "--out", str(tmp_path / "straight")])
+    main([*common, "--steps", "2", "--out", str(tmp_path / "resumed")])
+    main([*common, "--steps", "4", "--out", str(tmp_path / "resumed")])
+    straight, resumed = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("straight", "resumed"))
+    assert straight["step"] == resumed["step"] == 4
+    assert {"ema", "model", "optimizer"} <= straight.keys() and "degrade" in straight["rng"]
+    for part in ("model", "ema"):
+        for name, tensor in straight[part].items():
+            assert torch.equal(tensor, resumed[part][name]), f"{part}.{name} differs after resuming"
+    # The EMA really averages: it is not a copy of the last weights.
+    assert any(not torch.equal(straight["ema"][f"module.{k}"], v) for k, v in straight["model"].items())

@@ -36,6 +36,13 @@ class Task(ABC):
         torch.manual_seed(args.seed + 1)
         self.val_batch = self.make_batch(val_sampler.sample(args.val_patches))
 
+    def rng_state(self) -> dict:
+        """Every random state batches depend on, saved in checkpoints so a resumed run continues the sequence."""
+        return {"sampler": self.sampler.gen.get_state()}
+
+    def load_rng_state(self, state: dict) -> None:
+        self.sampler.gen.set_state(state["sampler"])
+
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Model-specific options (preset, degradation strengths, ...)."""

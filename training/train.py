@@ -35,6 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument("--threads", type=int, default=torch.get_num_threads())
         p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<endpoint>)")
         p.add_argument("--export-to", type=Path, default=None)
+        p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                       help="keep an exponential moving average of the weights (e.g. 0.999) and export it")
+        p.add_argument("--bf16", action="store_true", help="bf16 autocast (CPUs with AVX-512 BF16/AMX)")
+        p.add_argument("--channels-last", action="store_true", help="channels-last tensors (faster convs on CPU)")
         cls.add_arguments(p)
     return parser.parse_args(argv)
 
@@ -46,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     task = task_class(args.endpoint)(args)
     out = args.out or Path("runs") / args.endpoint
-    final = train(task, out, args.steps, args.lr, args.batch, args.eval_every, args.export_to, argv)
+    final = train(task, out, args.steps, args.lr, args.batch, args.eval_every, args.export_to, argv,
+                  ema_decay=args.ema, bf16=args.bf16, channels_last=args.channels_last)
     print(f"{args.endpoint}: held-out {final['val_psnr']:.2f} dB vs baseline {final['baseline_psnr']:.2f} dB; run in {out}")
 
 

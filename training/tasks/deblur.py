@@ -24,16 +24,24 @@ def blur_partner(sharp: Path) -> Path:
 
 class DeblurTask(Task):
     name = "deblur"
-    default_patch = 80  # degraded with 'valid' blur: the pairs are max_kernel - 1 = 16 px smaller (64 px)
+    default_patch = 226  # degraded with 'valid' blur: the pairs are max_kernel - 1 = 34 px smaller (192 px)
     default_batch = 8
     default_steps = 6000
     default_lr = 1e-3
-    default_max_side = 512  # faces are 1024²; blur sizes are meant relative to ~0.25-megapixel photos
+    default_max_side = 1024  # blur sizes (up to 35 px) are meant relative to 720p-1080p frames
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.blur = BlurConfig(kernel_sizes=(args.kernel_min, args.kernel_max))
         self.rng = np.random.default_rng(args.seed)  # before super(): it degrades the validation crops
         super().__init__(args)
+
+    def rng_state(self) -> dict:
+        return {**super().rng_state(), "degrade": self.rng.bit_generator.state}
+
+    def load_rng_state(self, state: dict) -> None:
+        super().load_rng_state(state)
+        if "degrade" in state:
+            self.rng.bit_generator.state = state["degrade"]
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
