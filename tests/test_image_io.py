@@ -1,4 +1,4 @@
-"""Decoding and validation of uploads: every odd mode, every kind of bad input."""
+"""Decoding and validation of uploads (every odd mode, every kind of bad input) and lossless encoding."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_io import RequestError, decode, encode
-from tests.support import photo, png_bytes
+import fpng
+from image_io import RequestError, decode, encode, encode_png, encode_png_pillow
+from tests.support import decode_png, photo, png_bytes
 
 LIMIT = 1_000_000
 
@@ -101,6 +102,96 @@ def test_truncated_jpeg():
     expect_error(data[: len(data) // 2], 400, "CorruptImage")
 
 
+def test_jpeg_cut_inside_its_header_is_a_400():
+    """Issue 10: Pillow raised OSError('Truncated File Read') from Image.open, which escaped as a 503."""
+    data = png_bytes(photo(64, 64, seed=3), "JPEG", quality=50)
+    header = data.index(b"\xff\xda")  # start of scan: everything before it is header
+    expect_error(data[: header // 2], 400, "CorruptImage")
+
+
+def jpeg_segments(data: bytes) -> dict[str, tuple[int, int]]:
+    """(start, end) of the first marker segment of each kind up to and including the scan."""
+    names = {0xE0: "APP0", 0xDB: "DQT", 0xC0: "SOF0", 0xC4: "DHT", 0xDA: "SOS"}
+    found, at = {"SOI": (0, 2)}, 2
+    while data[at + 1] != 0xDA:
+        length = struct.unpack(">H", data[at + 2:at + 4])[0]
+        found.setdefault(names.get(data[at + 1], hex(data[at + 1])), (at, at + 2 + length))
+        at += 2 + length
+    found["SOS"] = (at, at + 2 + struct.unpack(">H", data[at + 2:at + 4])[0])
+    found["scan"] = (found["SOS"][1], len(data) - 2)
+    found["EOI"] = (len(data) - 2, len(data))
+    return found
+
+
+@pytest.mark.parametrize("segment", ["SOI", "APP0", "DQT", "SOF0", "DHT", "SOS", "scan", "EOI"])
+@pytest.mark.parametrize("where", [0.0, 0.5, 1.0])
+def test_jpeg_cut_in_every_segment_is_a_400(segment, where):
+    data = png_bytes(photo(64, 64, seed=3), "JPEG")
+    start, end = jpeg_segments(data)[segment]
+    cut = max(1, min(len(data) - 1, start + 1 + round(where * (end - start - 2))))  # inside the segment
+    expect_error(data[:cut], 400, "CorruptImage")
+
+
+TRUNCATION_CORPUS = [("PNG", {}), ("PNG", {"interlace": 1}), ("JPEG", {}), ("JPEG", {"progressive": True}),
+                     ("WEBP", {}), ("WEBP", {"lossless": True}), ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"}),
+                     ("BMP", {})]
+
+
+@pytest.mark.parametrize("fmt,options", TRUNCATION_CORPUS, ids=lambda v: str(v))
+def test_every_truncation_is_a_400_or_every_pixel(fmt, options):
+    """Cut after every byte: a 400 CorruptImage, or (a cut in a PNG's trailer) exactly the whole image."""
+    data = png_bytes(photo(16, 12, seed=5), fmt, **options)
+    whole = decode(data, LIMIT).rgb
+    for cut in range(1, len(data)):
+        try:
+            decoded = decode(data[:cut], LIMIT)
+        except RequestError as err:
+            assert (err.code, err.kind) == (400, "CorruptImage"), f"cut at {cut}/{len(data)}: {err.message}"
+        else:
+            assert np.array_equal(decoded.rgb, whole), f"cut at {cut}/{len(data)} decoded to other pixels"
+
+
+def edited(data: bytes, at: int, fmt: str, *values: int) -> bytes:
+    return data[:at] + struct.pack(fmt, *values) + data[at + struct.calcsize(fmt):]
+
+
+def jpeg_with_size(height: int, width: int) -> bytes:
+    data = png_bytes(photo(16, 12), "JPEG")
+    return edited(data, data.index(b"\xff\xc0") + 5, ">HH", height, width)
+
+
+def bmp_with_size(width: int, height: int) -> bytes:
+    return edited(png_bytes(photo(16, 12), "BMP"), 18, "<ii", width, height)
+
+
+@pytest.mark.parametrize("data,code,kind", [
+    (edited(png_bytes(photo(16, 12)), 16, ">I", 0x7FFFFFFF), 400, "CorruptImage"),  # IHDR width, CRC now wrong
+    (edited(png_bytes(photo(16, 12)), 8, ">I", 0xFFFFFFF0), 400, "CorruptImage"),  # IHDR chunk length
+    (jpeg_with_size(0, 16), 400, "CorruptImage"),
+    (jpeg_with_size(65535, 65535), 413, "DecompressionBomb"),
+    (jpeg_with_size(2000, 2000), 413, "TooManyPixels"),
+    (edited(png_bytes(photo(16, 12), "JPEG"), 4, ">H", 0xFFFF), 400, "CorruptImage"),  # APP0 length
+    (bmp_with_size(0, 12), 400, "CorruptImage"),
+    (bmp_with_size(100_000, 100_000), 413, "DecompressionBomb"),
+    (edited(png_bytes(photo(16, 12), "BMP"), 28, "<H", 7), 400, "CorruptImage"),  # 7 bits per pixel
+    (edited(png_bytes(photo(16, 12), "BMP"), 10, "<I", 0xFFFFFF00), 400, "CorruptImage"),  # pixel data offset
+], ids=["png-width", "png-chunk-length", "jpeg-zero-height", "jpeg-huge", "jpeg-over-limit", "jpeg-app0-length",
+        "bmp-zero-width", "bmp-huge", "bmp-depth", "bmp-offset"])
+def test_edited_header_fields(data, code, kind):
+    expect_error(data, code, kind)
+
+
+@pytest.mark.parametrize("data,code,kind", [
+    (b"\x89PN", 400, "CorruptImage"),  # cut inside PNG's magic bytes
+    (b"\xff\xd8", 400, "CorruptImage"),
+    (b"RIFF\x24\x00\x00\x00WEBPVP8 ", 400, "CorruptImage"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\0" * 30, 415, "UnsupportedImage"),  # RIFF, but a sound
+    (b"x", 415, "UnsupportedImage"),
+])
+def test_magic_bytes_decide_between_corrupt_and_unsupported(data, code, kind):
+    expect_error(data, code, kind)
+
+
 def test_decompression_bomb_is_refused_before_decoding():
     expect_error(png_header_only(100_000, 100_000), 413, "DecompressionBomb")
 
@@ -123,3 +214,51 @@ def test_encode_keeps_alpha_and_grayscale():
     alpha = np.full((8, 8), 7, np.uint8)
     out = Image.open(io.BytesIO(encode(rgb, alpha, True, "png", 95)[0]))
     assert out.mode == "LA" and np.asarray(out)[..., 1].max() == 7
+
+
+def random_samples(channels: int, dtype=np.uint8, height: int = 37, width: int = 53) -> np.ndarray:
+    """Noise: the hardest input for a PNG filter; channels 1 means [H, W]."""
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    return np.random.default_rng(channels).integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+
+
+@pytest.mark.parametrize("encoder", [encode_png, encode_png_pillow])
+@pytest.mark.parametrize("channels,mode", [(1, "L"), (2, "LA"), (3, "RGB"), (4, "RGBA")])
+def test_png_is_lossless(encoder, channels, mode):
+    samples = random_samples(channels)
+    out = decode_png(encoder(samples))
+    assert out.mode == mode and np.array_equal(np.asarray(out), samples)
+
+
+@pytest.mark.parametrize("encoder", [encode_png, encode_png_pillow])
+def test_16_bit_grayscale_png_is_lossless(encoder):
+    samples = random_samples(1, np.uint16)
+    assert np.array_equal(np.asarray(decode_png(encoder(samples))).astype(np.uint16), samples)
+
+
+def test_larger_photo_png_is_lossless():
+    samples = np.asarray(photo(1024, 768, seed=2))
+    assert np.array_equal(np.asarray(decode_png(encode_png(samples))), samples)
+
+
+def test_fpng_writes_rgb_and_rgba_and_pillow_the_rest():
+    for channels in (3, 4):
+        samples = random_samples(channels)
+        assert encode_png(samples) == fpng.from_ndarray(samples)
+    for samples in (random_samples(1), random_samples(2), random_samples(1, np.uint16)):
+        assert encode_png(samples) == encode_png_pillow(samples)
+
+
+@pytest.mark.parametrize("with_alpha,grayscale,mode", [(False, False, "RGB"), (True, False, "RGBA"),
+                                                       (False, True, "L"), (True, True, "LA")])
+def test_png_answer_decodes_to_the_model_output(with_alpha, grayscale, mode):
+    """As the handler calls it: a strided view of the batch's output, the input's alpha."""
+    batch = np.random.default_rng(1).integers(0, 256, (2, 3, 30, 40), dtype=np.uint8)
+    rgb = batch.transpose(0, 2, 3, 1)[1]
+    alpha = random_samples(1, height=30, width=40) if with_alpha else None
+    out = decode_png(encode(rgb, alpha, grayscale, "png", 95)[0])
+    assert out.mode == mode
+    color = Image.fromarray(rgb).convert("L") if grayscale else Image.fromarray(rgb)
+    assert np.array_equal(np.asarray(out.convert(color.mode)), np.asarray(color))
+    if with_alpha:
+        assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
