@@ -21,7 +21,8 @@ def endpoints() -> list[str]:
                   and (ROOT / "handlers" / f"{d.name}.py").exists())
 
 
-def build(endpoint: str, store: Path) -> Path:
+def build(endpoint: str, store: Path, config: Path | None = None) -> Path:
+    """model_store/<endpoint>.mar; ``config`` replaces archives/<endpoint>/model-config.yaml (benchmark variants)."""
     src = ROOT / "archives" / endpoint
     extra = [ROOT / "handlers" / f for f in SHARED_HANDLER_FILES]
     store.mkdir(parents=True, exist_ok=True)
@@ -31,7 +32,7 @@ def build(endpoint: str, store: Path) -> Path:
          "--serialized-file", str(src / f"{endpoint}.pt"),
          "--handler", str(ROOT / "handlers" / f"{endpoint}.py"),
          "--extra-files", ",".join(str(p) for p in extra),
-         "--config-file", str(src / "model-config.yaml"),
+         "--config-file", str(config or src / "model-config.yaml"),
          "--export-path", str(store), "--force"],
         check=True,
     )
