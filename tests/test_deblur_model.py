@@ -89,17 +89,17 @@ def test_receptive_field_bounds_the_influence_of_one_pixel(mids):
     assert (ys - 80).abs().max() <= radius and (xs - 80).abs().max() <= radius
 
 
-@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter"])
-def test_tiled_inference_has_no_seams(preset):
-    """Tiles with the handler's overlap (twice the receptive radius) reproduce whole-image inference."""
+@pytest.mark.parametrize("mids", [(), (6,)])
+def test_tiled_inference_has_no_seams(mids):
+    """Tiles with the handler's overlap (twice the receptive radius) reproduce whole-image inference, at stride 2 or 4."""
     torch.manual_seed(0)
-    model = atrous_deblur(preset).eval()
+    model = AtrousDeblur(blocks=2, filters=4, trunk=8, stem=4, mids=mids).eval()
     stride = model.stride
     overlap = -(-(model.receptive_field + 1) // stride) * stride  # 2 * radius, rounded up to the stride
-    x = torch.rand(1, 3, 600, 571)
+    x = torch.rand(1, 3, 330, 301)
     with torch.inference_mode():
         whole = run_padded(model, x, stride, 1)
-        tiled = run_tiled(model, x, tile=128, overlap=overlap, multiple=stride, scale=1)
+        tiled = run_tiled(model, x, tile=96, overlap=overlap, multiple=stride, scale=1)
     assert tiled.shape == whole.shape == x.shape
     assert (tiled - whole).abs().max().item() < 1e-4
 

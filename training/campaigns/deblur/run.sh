@@ -18,5 +18,5 @@ trial cpu_bf16 800 --preset cpu --bf16
 # Main run: the winning trial's weights, optimiser and RNG state, continued to the campaign length.
 mkdir -p "$HERE/main"
 [[ -f "$HERE/main/checkpoint.pt" ]] || cp "$HERE/trials/quarter_bf16/checkpoint.pt" "$HERE/trials/quarter_bf16/metrics.csv" "$HERE/main/"
-python -m training.train deblur --out "$HERE/main" --steps "${MAIN_STEPS:-7000}" "${COMMON[@]}" --preset cpu_quarter --bf16 \
+python -m training.train deblur --out "$HERE/main" --steps "${MAIN_STEPS:-6000}" "${COMMON[@]}" --preset cpu_quarter --bf16 \
   --eval-every 500 --export-to archives/deblur/deblur.pt
