@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: serve stop test archives install java bench-serve
+.PHONY: serve stop test archives install java bench-serve bench-sweep
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ train-%: $(STAMP)
 eval-%: $(STAMP)
 	$(PY) -m benchmarks.$*_quality --data $(DATA)
 
-# latency of every endpoint through a fresh TorchServe
+# latency and throughput against issue 9's targets through a fresh TorchServe; rewrites README's table
 bench-serve: $(STAMP) java
-	$(PY) -m benchmarks.serve_latency
+	$(PY) -m benchmarks.serve_latency --readme
+
+# make bench-sweep [SWEEP="--quick --endpoints superres"]: batching settings per endpoint at 1, 4, 16 clients
+bench-sweep: $(STAMP) java
+	$(PY) -m benchmarks.batching_sweep $(SWEEP)

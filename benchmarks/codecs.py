@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="512x512 images only, 3 rounds")
+    parser.add_argument("--note", default="", help="how the machine was loaded, stored with the results")
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
     results: dict[str, dict] = {}
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
         for name, row in sorted(results[label].items(), key=lambda item: item[1]["encode_cpu_ms"]):
             print(f"  {name:26} {row['encode_ms']:10.2f} {row['encode_cpu_ms']:8.2f} {row['decode_ms']:10.2f} "
                   f"{row['decode_cpu_ms']:8.2f} {row['bytes'] / 1024:8.1f}  {row['lossless']}")
-    path = write_results("codecs", {"repeats": repeats, "images": results})
+    path = write_results("codecs", {"repeats": repeats, "note": args.note, "images": results})
     print(f"\nwrote {path}")
     return results
 

@@ -1,76 +1,204 @@
-"""Latency through a real TorchServe: build the archives, start a server on free ports, time requests.
+"""Serving latency and throughput against issue 9's targets, in one run, through a real TorchServe.
 
-    python -m benchmarks.serve_latency [endpoint ...] [--size 512x512] [--requests 5]
+    python -m benchmarks.serve_latency [endpoint ...] [--requests 15] [--seconds 10] [--readme]
+    python -m benchmarks.serve_latency --readme-only      # rewrite the README table from the JSON
 
-Sequential requests (one in flight) of a synthetic photo-like PNG; prints and records the median
-end-to-end latency (HTTP, decode, inference, encode) per input megapixel. For superres the size is
-the low-resolution input. Writes benchmarks/results/serve_latency.json (merged per endpoint).
+One fresh TorchServe (every archive as shipped: its model-config.yaml, token auth, real HTTP) and, in
+this process, each endpoint's own handler class on the same TorchScript file with the same
+``threads``. The upload is one real photo (scikit-image's astronaut) as PNG, at 512/scale px a side,
+so every answer is 512x512 (superres: 128x128 in). Printed and written to
+benchmarks/results/serve_latency.json (--out elsewhere; per endpoint, ``median_seconds`` is the HTTP p50):
+
+1. per endpoint, p50 of: an HTTP round trip (one client); the in-process handler (``handle``: decode,
+   predict, encode; no HTTP, no frontend); the in-process predict stage (the model on the batch
+   tensor, torch.inference_mode). Target: HTTP / predict <= 1.25. The three run interleaved, one of
+   each per round, so a drifting background load weighs on all three alike.
+2. per endpoint, a 16x16 upload with one client: HTTP p50. Target: <= 10 ms.
+3. superres with 64x64 uploads from 4 concurrent clients for --seconds: requests/s.
+   Target: >= 114 (2x the 57 req/s that issue 9 measured).
+
+--readme rewrites the table between the bench-serve markers of README.md from the results.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import re
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
-import requests
 from PIL import Image
+from skimage import data as photos
 
 from archives.build import endpoints as all_endpoints
-from benchmarks.common import RESULTS, machine
+from benchmarks.common import RESULTS, ROOT, machine
+from benchmarks.http_load import Connection, closed_loop, timed_post
 from serving.server import start_isolated, stop
+from tests.support import handler_for, run_handler
+
+sys.path.insert(0, str(ROOT / "handlers"))  # handler modules import each other by bare name, as TorchServe loads them
+from image_io import decode  # noqa: E402
+from model_metadata import load as load_with_metadata  # noqa: E402
+
+RESULTS_PATH = RESULTS / "serve_latency.json"
+README = ROOT / "README.md"
+README_MARKERS = ("<!-- bench-serve:begin -->", "<!-- bench-serve:end -->")
+ANSWER_SIDE = 512
+TINY_SIDE = 16
+THROUGHPUT = {"endpoint": "superres", "side": 64, "clients": 4}
+TARGETS = {"http_over_predict": 1.25, "tiny_http_p50_ms": 10.0, "throughput_rps": 2 * 57.0}
 
 
-def sample_png(width: int, height: int) -> bytes:
-    rng = np.random.default_rng(0)
-    coarse = rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
-    img = Image.fromarray(coarse, "RGB").resize((width, height), Image.Resampling.BICUBIC)
+def photo_png(side: int) -> bytes:
+    """The astronaut photo, resized to side x side (area-averaged when smaller), as PNG."""
+    img = Image.fromarray(photos.astronaut()).resize((side, side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
 
 
-def time_endpoint(url: str, headers: dict, body: bytes, count: int) -> list[float]:
-    times = []
-    for i in range(count + 1):  # the first request warms the worker up and is not counted
+def model_scale(endpoint: str) -> int:
+    """Output side / input side, as the endpoint's TorchScript file records it."""
+    return load_with_metadata(ROOT / "archives" / endpoint / f"{endpoint}.pt")[1].scale
+
+
+def p50_ms(seconds: list[float]) -> float:
+    return round(statistics.median(seconds) * 1e3, 2)
+
+
+def interleaved(calls: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """p50 ms of each call (each returns its own seconds), one of each per round, after a warm-up round."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for round_ in range(rounds + 1):
+        for name, call in calls.items():
+            seconds = call()
+            if round_:
+                times[name].append(seconds)
+    return {name: p50_ms(values) for name, values in times.items()}
+
+
+def stopwatch(fn: Callable[[], object]) -> Callable[[], float]:
+    def run() -> float:
         start = time.perf_counter()
-        reply = requests.post(url, data=body, headers=headers, timeout=600)
-        reply.raise_for_status()
-        if i:
-            times.append(time.perf_counter() - start)
-    return times
+        fn()
+        return time.perf_counter() - start
+    return run
+
+
+def in_process_calls(handler, body: bytes) -> dict[str, Callable[[], float]]:
+    """The handler's whole ``handle`` on one request, and its predict stage alone on the same image."""
+    image = decode(body, int(handler.config["max_input_pixels"]))
+    options = handler.check_options(handler.parse_options({}), image)
+
+    def handle() -> None:
+        status, _, answer = run_handler(handler, [{"body": body}])[0]
+        if status != 200:
+            raise RuntimeError(f"in-process {status}: {answer[:300]!r}")
+
+    return {"handler": stopwatch(handle), "predict": stopwatch(lambda: handler.predict(handler.to_batch([image]), options))}
+
+
+def measure_endpoint(name: str, conn: Connection, rounds: int) -> dict:
+    handler = handler_for(name)
+    scale = model_scale(name)
+    side = ANSWER_SIDE // scale
+    body, tiny = photo_png(side), photo_png(TINY_SIDE)
+    path = f"/predictions/{name}"
+    p50 = interleaved({"http": lambda: timed_post(conn, path, body), **in_process_calls(handler, body)}, rounds)
+    tiny_p50 = interleaved({"http": lambda: timed_post(conn, path, tiny), **in_process_calls(handler, tiny)}, rounds)
+    return {"input": f"{side}x{side}", "output": f"{side * scale}x{side * scale}", "rounds": rounds,
+            "median_seconds": p50["http"] / 1e3, "http_p50_ms": p50["http"], "handler_p50_ms": p50["handler"],
+            "predict_p50_ms": p50["predict"], "http_over_predict": round(p50["http"] / p50["predict"], 2),
+            "tiny_http_p50_ms": tiny_p50["http"], "tiny_handler_p50_ms": tiny_p50["handler"]}
+
+
+def measure(names: list[str], rounds: int, seconds: float) -> dict:
+    results: dict = {}  # endpoint -> its row, beside "throughput" (benchmarks/capacity.py reads the rows)
+    with tempfile.TemporaryDirectory() as work:
+        server = start_isolated(Path(work), names)
+        try:
+            conn = Connection(server.inference_url, server.headers())
+            for name in names:
+                results[name] = row = measure_endpoint(name, conn, rounds)
+                print(f"{name}: {row}", flush=True)
+            conn.close()
+            if THROUGHPUT["endpoint"] in names:
+                load = closed_loop(server.inference_url, server.headers(), f"/predictions/{THROUGHPUT['endpoint']}",
+                                   photo_png(THROUGHPUT["side"]), THROUGHPUT["clients"], seconds)
+                results["throughput"] = {**THROUGHPUT, **load.summary()}
+        finally:
+            stop(server.state)
+    return results
+
+
+def endpoint_rows(results: dict) -> dict[str, dict]:
+    return {name: row for name, row in results.items() if isinstance(row, dict) and "http_p50_ms" in row}
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def readme_table(results: dict) -> str:
+    """The results against the targets, as Markdown (printed, and put into the README)."""
+    ratio, tiny, rps = TARGETS["http_over_predict"], TARGETS["tiny_http_p50_ms"], TARGETS["throughput_rps"]
+    rows = ["| endpoint | upload → answer | HTTP p50 | handler in-process p50 | model (predict) p50 | "
+            f"HTTP / model (target ≤ {ratio}) | 16×16 upload, HTTP p50 (target ≤ {tiny:.0f} ms) |",
+            "|---|---|---|---|---|---|---|"]
+    for name, row in endpoint_rows(results).items():
+        rows.append(f"| {name} | {row['input']} → {row['output']} | {row['http_p50_ms']:.1f} ms | "
+                    f"{row['handler_p50_ms']:.1f} ms | {row['predict_p50_ms']:.1f} ms | "
+                    f"{row['http_over_predict']:.2f}, {verdict(row['http_over_predict'] <= ratio)} | "
+                    f"{row['tiny_http_p50_ms']:.1f} ms, {verdict(row['tiny_http_p50_ms'] <= tiny)} |")
+    if "throughput" in results:
+        load = results["throughput"]
+        rows.append(f"\nsuperres, {load['side']}×{load['side']} uploads from {load['clients']} concurrent clients: "
+                    f"{load['requests_per_second']:.0f} requests/s (target ≥ {rps:.0f}, "
+                    f"{verdict(load['requests_per_second'] >= rps)}), p50 {load['p50_ms']:.0f} ms, "
+                    f"p95 {load['p95_ms']:.0f} ms, {load['failures']} failures.")
+    rows.append(f"\nMeasured by `{results['command']}` ({results['machine']['cpu']}, torch {results['machine']['torch']}).")
+    return "\n".join(rows)
+
+
+def update_readme(results: dict, readme: Path = README) -> None:
+    begin, end = README_MARKERS
+    text = readme.read_text()
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{readme} has no {begin} ... {end} section to rewrite")
+    readme.write_text(pattern.sub(lambda _: f"{begin}\n{readme_table(results)}\n{end}", text))
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("endpoints", nargs="*", help="default: every archive")
-    parser.add_argument("--size", default="512x512", help="WIDTHxHEIGHT of the uploaded photo")
-    parser.add_argument("--requests", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=15, help="rounds per endpoint and size (p50 over them)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="throughput window")
+    parser.add_argument("--out", type=Path, default=RESULTS_PATH)
+    parser.add_argument("--readme", action="store_true", help="rewrite README.md's table from the results")
+    parser.add_argument("--readme-only", action="store_true", help="no measurement: the table from --out")
     args = parser.parse_args(argv)
-    names = args.endpoints or all_endpoints()
-    width, height = map(int, args.size.lower().split("x"))
-    body = sample_png(width, height)
-    results_path = RESULTS / "serve_latency.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    with tempfile.TemporaryDirectory() as work:
-        server = start_isolated(Path(work), names)
-        try:
-            for name in names:
-                times = time_endpoint(f"{server.inference_url}/predictions/{name}", server.headers(), body, args.requests)
-                median = statistics.median(times)
-                results[name] = {"input": f"{width}x{height}", "requests": len(times), "median_seconds": median,
-                                 "seconds_per_input_megapixel": median / (width * height / 1e6)}
-                print(f"{name}: {width}x{height} in {median:.2f} s median over {len(times)} requests "
-                      f"({results[name]['seconds_per_input_megapixel']:.2f} s per input MP)")
-        finally:
-            stop(server.state)
-    results["machine"] = machine()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    if args.readme_only:
+        results = json.loads(args.out.read_text())
+    else:
+        results = measure(args.endpoints or all_endpoints(), args.requests, args.seconds)
+        results["command"] = shlex.join(["python", "-m", "benchmarks.serve_latency",
+                                         *(sys.argv[1:] if argv is None else argv)])
+        results["machine"] = machine()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        print(readme_table(results))
+        print(f"wrote {args.out}")
+    if args.readme or args.readme_only:
+        update_readme(results)
+        print(f"rewrote the table in {README}")
     return results
 
 

@@ -2,7 +2,7 @@
 
 Decoding is Pillow's, strict: any failure of any decoder becomes a 4xx :class:`RequestError`.
 Lossless PNG answers are written by fpng when it is installed and the image is 8-bit RGB or RGBA
-(about 20x less CPU than Pillow's fastest PNG for files about 10% larger: benchmarks/codecs.py);
+(17-21x less CPU than Pillow's fastest PNG, files 10-20% larger: benchmarks/codecs.py);
 Pillow writes every other image and format.
 """
 from __future__ import annotations
