@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--ensemble-images", type=int, default=6, help="held-out images also run with ensemble=true")
     parser.add_argument("--tile", type=int, default=1024, help="as archives/deblur/model-config.yaml")
     parser.add_argument("--threads", type=int, default=2, help="as the server's handler threads")
+    parser.add_argument("--results-name", default="deblur", help="writes benchmarks/results/<name>.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -110,7 +111,7 @@ def main() -> None:
                          "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, rf, args.tile, stride), 2) / (1024 * 1024 / 1e6)}
     result = {"blur": {k: getattr(cfg, k) for k in BlurConfig.__dataclass_fields__}, "max_side": args.max_side,
               "seed": args.seed, "receptive_field_px": rf, **result}
-    path = write_results("deblur", result)
+    path = write_results(args.results_name, result)
     print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=2))
     print(f"wrote {path.relative_to(ROOT)}")
 
