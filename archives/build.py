@@ -22,7 +22,7 @@ def endpoints() -> list[str]:
 
 
 def build(endpoint: str, store: Path, config: Path | None = None) -> Path:
-    """model_store/<endpoint>.mar; ``config`` replaces archives/<endpoint>/model-config.yaml (benchmark variants)."""
+    """``store``/<endpoint>.mar; ``config`` replaces archives/<endpoint>/model-config.yaml (benchmark variants)."""
     src = ROOT / "archives" / endpoint
     extra = [ROOT / "handlers" / f for f in SHARED_HANDLER_FILES]
     store.mkdir(parents=True, exist_ok=True)

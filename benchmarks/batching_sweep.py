@@ -100,7 +100,8 @@ def scale(server: Server, endpoint: str, workers: int) -> None:
 
 
 def sweep_endpoint(endpoint: str, grid: dict, clients: tuple[int, ...], side: int) -> list[dict]:
-    body = photo_png(side // model_scale(endpoint))
+    upload = side // model_scale(endpoint)
+    body = photo_png(upload)
     path = f"/predictions/{endpoint}"
     rows = []
     for variant in variants(grid["batch_sizes"], grid["delays"], grid["threads"]):
@@ -112,7 +113,7 @@ def sweep_endpoint(endpoint: str, grid: dict, clients: tuple[int, ...], side: in
                     scale(server, endpoint, workers)
                     for n in clients:
                         load = closed_loop(server.inference_url, server.headers(), path, body, n, grid["seconds"])
-                        rows.append({"endpoint": endpoint, "input": f"{side // model_scale(endpoint)}px",
+                        rows.append({"endpoint": endpoint, "input": f"{upload}x{upload}",
                                      **asdict(variant), "workers": workers, **load.summary(),
                                      "served_batch_size": info["batchSize"],
                                      "served_max_batch_delay": info["maxBatchDelay"]})
@@ -163,7 +164,9 @@ def plot(rows: list[dict], path: Path) -> None:
         mine = [r for r in rows if r["endpoint"] == endpoint]
         for key in dict.fromkeys(setting(r) for r in mine):
             line = sorted((r for r in mine if setting(r) == key), key=lambda r: r["clients"])
-            label = "batch {} / {} ms / {} worker(s) / {} thread(s)".format(*key)
+            served = line[0]["served_max_batch_delay"]  # differs when TorchServe did not take the value (0)
+            label = "batch {} / {} ms / {} worker(s) / {} thread(s)".format(*key) + (
+                f" (served {served} ms)" if served != key[1] else "")
             style = "-" if key[2] == 1 else "--"
             ax_rps.plot([r["clients"] for r in line], [r["requests_per_second"] for r in line], style, marker="o", label=label)
             ax_p50.plot([r["clients"] for r in line], [r["p50_ms"] for r in line], style, marker="o", label=label)
