@@ -24,8 +24,10 @@ from pathlib import Path
 import requests
 
 from archives.build import build
+from client.auth import TokenSource, request_with_key
 
 ROOT = Path(__file__).resolve().parent.parent
+LOG_CONFIG = ROOT / "serving" / "log4j2.xml"  # each line once, size-bounded rotation
 
 
 @dataclass
@@ -39,12 +41,29 @@ class Server:
     def key_file(self) -> Path:
         return self.state / "key_file.json"
 
+    def save(self) -> None:
+        """Record the addresses beside the key file (state/server.json), for clients that renew keys."""
+        urls = {"inference_url": self.inference_url, "management_url": self.management_url,
+                "metrics_url": self.metrics_url}
+        (self.state / "server.json").write_text(json.dumps(urls, indent=2))
+
     def keys(self) -> dict[str, str]:
         data = json.loads(self.key_file.read_text())
         return {api: data[api]["key"] for api in ("inference", "management")}
 
     def headers(self, api: str = "inference") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys()[api]}"}
+
+    def tokens(self, api: str = "inference") -> TokenSource:
+        """A holder of the ``api`` key that renews it when the server refuses it (keys expire)."""
+        return TokenSource(self.key_file, api=api, management_url=self.management_url)
+
+    def workers(self, model: str, tokens: TokenSource | None = None) -> list[dict]:
+        """The model's workers as the management API describes them (``id``, ``pid``, ``status``, ...)."""
+        reply = request_with_key(tokens or self.tokens("management"), "GET", f"{self.management_url}/models/{model}",
+                                 timeout=10)
+        reply.raise_for_status()
+        return reply.json()[0]["workers"]
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -82,7 +101,8 @@ def _env(state: Path) -> dict[str, str]:
 
 
 def start(config: Path, state: Path, model_store: Path) -> Server:
-    """Launch TorchServe in the background with ``config``; output goes to state/torchserve.log."""
+    """Launch TorchServe in the background with ``config``; its console (warnings and errors) goes to
+    state/torchserve.log, its rotated logs to state/logs/ (serving/log4j2.xml)."""
     if java_missing():
         raise SystemExit("Java was not found: TorchServe needs a JDK 17, e.g. `sudo apt-get install openjdk-17-jdk-headless`.")
     state = state.resolve()
@@ -94,11 +114,13 @@ def start(config: Path, state: Path, model_store: Path) -> Server:
     with open(state / "torchserve.log", "ab") as log:  # never a pipe: Java inherits it and the caller hangs
         subprocess.run(
             ["torchserve", "--start", "--ncs", "--model-store", str(model_store.resolve()),
-             "--ts-config", str(config.resolve())],
+             "--ts-config", str(config.resolve()), "--log-config", str(LOG_CONFIG)],
             cwd=state, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True)
     props = read_properties(config)
-    return Server(state, _url(props["inference_address"]), _url(props["management_address"]),
-                  _url(props["metrics_address"]))
+    server = Server(state, _url(props["inference_address"]), _url(props["management_address"]),
+                    _url(props["metrics_address"]))
+    server.save()
+    return server
 
 
 def running_pid(state: Path) -> int | None:
@@ -116,23 +138,22 @@ def wait_ready(server: Server, models: list[str], timeout: float = 300.0, grace:
     (early if the server process is gone once its ``grace`` seconds to write a pid file are over)."""
     started = time.time()
     pending = set(models)
+    tokens = server.tokens("management")
     while pending and time.time() - started < timeout:
         if time.time() - started > grace and not running_pid(server.state):
             break
         try:
-            headers = server.headers("management")
             for name in sorted(pending):
-                reply = requests.get(f"{server.management_url}/models/{name}", headers=headers, timeout=5)
-                workers = reply.json()[0]["workers"] if reply.ok else []
-                if any(w["status"] == "READY" for w in workers):
+                if any(w["status"] == "READY" for w in server.workers(name, tokens)):
                     pending.discard(name)
-        except (requests.RequestException, FileNotFoundError, json.JSONDecodeError, KeyError):
-            pass
+        except (requests.RequestException, RuntimeError, json.JSONDecodeError, KeyError):
+            pass  # not listening yet, no key file yet, or the model is still registering
         if pending:
             time.sleep(1)
     if pending:
-        tail = (server.state / "torchserve.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"models not READY: {sorted(pending)}; TorchServe log ends:\n{tail}")
+        tails = [f"{path.name} ends:\n{path.read_text(errors='replace')[-3000:]}"
+                 for path in (server.state / "torchserve.log", server.state / "logs" / "model_log.log") if path.exists()]
+        raise RuntimeError(f"models not READY: {sorted(pending)}; " + "\n".join(tails))
 
 
 def stop(state: Path, timeout: float = 30.0) -> bool:
@@ -156,9 +177,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_isolated(work: Path, endpoints: list[str]) -> Server:
+def start_isolated(work: Path, endpoints: list[str], settings: dict[str, str] | None = None) -> Server:
     """Build ``endpoints`` into work/model_store and start a server on free loopback ports
-    (the repository's config.properties otherwise), READY on return. Used by tests and benchmarks."""
+    (the repository's config.properties otherwise, with ``settings`` on top, e.g.
+    ``{"token_expiration_min": "0.2"}``), READY on return. Used by tests and benchmarks."""
     store = work / "model_store"
     for name in endpoints:
         build(name, store)
@@ -167,6 +189,10 @@ def start_isolated(work: Path, endpoints: list[str]) -> Server:
         props[key] = f"http://127.0.0.1:{free_port()}"
     props["grpc_inference_port"], props["grpc_management_port"] = str(free_port()), str(free_port())
     props["model_store"] = str(store)
+    # As long for a worker to start as wait_ready waits (TorchServe kills and restarts one after 120 s,
+    # which on a loaded machine can repeat until the wait is over).
+    props["default_startup_timeout"] = "300"
+    props.update(settings or {})
     config = work / "config.properties"
     config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     server = start(config, work / "state", store)
