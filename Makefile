@@ -26,6 +26,11 @@ serve: java archives
 stop:
 	@if [ -x $(PY) ]; then $(PY) -m serving.server stop; else echo "nothing to stop (no $(VENV))"; fi
 
+# make studio [PORT=8000]: the web page on http://127.0.0.1:PORT, in front of `make serve`'s TorchServe (started if not up)
+.PHONY: studio
+studio: java archives
+	$(PY) -m studio.server $(if $(PORT),--port $(PORT))
+
 test: java $(STAMP)
 	$(PY) -m pytest tests
 

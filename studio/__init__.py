@@ -1,0 +1,1 @@
+"""Studio: the web page for restoring photos by hand (see studio/server.py)."""
