@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
 from archives.build import endpoints as built_endpoints
-from client.auth import TokenSource, is_token_rejection
+from client.auth import TokenSource, is_token_rejection, request_with_key
 from serving.server import ROOT, _url, read_properties, running_pid
 from serving.server import main as serve_main
 from handlers.options import ENDPOINTS as DECLARED_ENDPOINTS
@@ -55,7 +55,8 @@ def upstream_from_config(config: Path, state: Path) -> Upstream:
     """The TorchServe that ``make serve`` starts from ``config`` with its state in ``state``."""
     props = read_properties(config)
     return Upstream(inference_url=_url(props["inference_address"]),
-                    tokens=TokenSource(state.resolve() / "key_file.json"),
+                    tokens=TokenSource(state.resolve() / "key_file.json",
+                                       management_url=_url(props["management_address"])),  # renews expired keys
                     endpoints=studio_endpoints(),
                     max_request_bytes=int(props.get("max_request_size", TORCHSERVE_DEFAULT_MAX_REQUEST)))
 
@@ -119,17 +120,13 @@ def forward(upstream: Upstream, endpoint: str) -> tuple[Response, int]:
              for name, f in request.files.items(multi=True)]
     fields = list(request.form.items(multi=True))
     url = f"{upstream.inference_url}/predictions/{endpoint}"
-    try:
-        reply = requests.post(url, files=files, data=fields, headers=upstream.tokens.header(),
-                              timeout=(10, upstream.timeout_s))
-        if is_token_rejection(reply.status_code, reply.content):  # the key expired and was replaced: once more
-            upstream.tokens.refresh()
-            reply = requests.post(url, files=files, data=fields, headers=upstream.tokens.header(),
-                                  timeout=(10, upstream.timeout_s))
+    try:  # a refused key (they expire) is read again from the key file, or renewed, and the post sent once more
+        reply = request_with_key(upstream.tokens, "POST", url, files=files, data=fields,
+                                 timeout=(10, upstream.timeout_s))
     except requests.ConnectionError:
         return error(502, "TorchServeUnreachable",
                      f"TorchServe does not answer at {upstream.inference_url}: start it with `make serve`")
-    except RuntimeError as exc:  # TokenSource: no key file
+    except RuntimeError as exc:  # no key file, or the key could not be renewed: the studio's problem, not the photo's
         return error(502, "NoToken", str(exc))
     if is_token_rejection(reply.status_code, reply.content):
         return error(502, "TokenRejected", f"TorchServe refused the studio's inference key (from "
