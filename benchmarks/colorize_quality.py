@@ -1,14 +1,19 @@
-"""Quality and in-process latency of the shipped colorizer on held-out colour photos.
+"""Quality and in-process latency of the colorizer on held-out colour photos, and issue 14's targets.
 
 Every held-out photo (the split of training/data.py, never trained on) is reduced to its
-lightness and colorized by the exported TorchScript module, as the server runs it:
-- automatic mode, in each inference mode: PSNR against the true photo (8-bit output),
-  Hasler-Süsstrunk colourfulness, mean ab error; the grayscale photo is the baseline;
+lightness and colorized by the exported TorchScript module, as the server runs it, in every
+inference mode (image, patch, ensemble: the server's default is the ``mode`` option's):
+- automatic: PSNR against the true photo (8-bit output), Hasler-Süsstrunk colourfulness against
+  the true photo's, mean ab error; the grayscale photo is the baseline;
 - 10 hints at random pixels with their true colours (as a user clicking on the photo);
 - a reference of the same scene: another crop (50-70% of each side, mirrored) of the photo.
+``--before OLD.pt`` measures other weights (e.g. the ones shipped before a retraining) on the same
+photos, hints and references, for the targets that compare with them. ``--temperature`` and
+``--mix`` override the class head's readout (annealed-mean temperature, its share next to the
+regression head) to choose them on held-out photos without retraining.
 Writes benchmarks/results/<name>.json and <name>_grid.png (default name: colorize).
 
-    python -m benchmarks.colorize_quality --data ../shared/data/photos ../shared/data/faces
+    python -m benchmarks.colorize_quality --before runs/colorize_before_issue14.pt
 """
 from __future__ import annotations
 
@@ -22,11 +27,18 @@ import torch
 from torch.nn import functional as F
 
 from benchmarks.common import RESULTS, ROOT, held_out_photos, seconds_per_call, write_results
+from handlers.options import options_for
 from training.colour import recombine, rgb_to_lab
 from training.grid import save_grid
 from training.metrics import psnr
 
-MODES = ("image", "patch", "ensemble")
+MODE_OPTION = next(option for option in options_for("colorize") if option.name == "mode")
+MODES, SERVED_MODE = MODE_OPTION.choices, MODE_OPTION.default
+GUIDANCE = ("auto", "hints10", "reference")
+DATA = [str(ROOT.parent / "shared" / "data" / d) for d in ("photos", "faces", "scenes")]
+# Issue 14's targets: automatic colourfulness >= 60% of the true photos', automatic PSNR no lower than
+# before, 10 hints >= +3 dB over automatic, reference at least as good as before.
+COLOURFULNESS_SHARE, HINTS10_GAIN_DB, REFERENCE_AB_REDUCTION = 0.6, 3.0, 0.2
 
 
 def colourfulness(rgb: torch.Tensor) -> float:
@@ -64,32 +76,30 @@ def same_scene_reference(truth: torch.Tensor, gen: torch.Generator) -> torch.Ten
     return truth[..., y:y + ch, x:x + cw].flip(-1).contiguous()
 
 
-def evaluate(model: torch.jit.ScriptModule, truth: torch.Tensor, gen: torch.Generator) -> tuple[dict, list]:
-    """All figures for one photo [1, 3, H, W], and a row of pictures for the grid."""
+def guidance(truth: torch.Tensor, gen: torch.Generator) -> dict[str, tuple[torch.Tensor, ...]]:
+    """The model's guidance arguments (hint colours, hint mask, reference, has_reference) per kind."""
+    none_rgb, none_mask, no_ref, no = torch.zeros_like(truth), torch.zeros_like(truth[:, :1]), torch.zeros(1, 3, 1, 1), torch.zeros(1)
+    hint_rgb, mask = random_hints(truth, 10, gen)
+    reference = same_scene_reference(truth, gen)
+    return {"auto": (none_rgb, none_mask, no_ref, no), "hints10": (hint_rgb, mask, no_ref, no),
+            "reference": (none_rgb, none_mask, reference, torch.ones(1))}
+
+
+def evaluate(model: torch.jit.ScriptModule, truth: torch.Tensor, guides: dict) -> tuple[dict, list]:
+    """Figures for one photo [1, 3, H, W] (``out["<guidance>_<mode>"]``), and a row of pictures for the grid
+    in the server's default mode."""
     lab = rgb_to_lab(truth)
     gray = recombine(lab[:, :1], torch.zeros_like(lab[:, 1:]))
-    none_rgb, none_mask = torch.zeros_like(truth), torch.zeros_like(truth[:, :1])
-    no_ref, no = torch.zeros(1, 3, 1, 1), torch.zeros(1)
-    out: dict[str, dict[str, float]] = {}
-
-    def record(name: str, pred: torch.Tensor) -> torch.Tensor:
+    out: dict[str, dict[str, float]] = {"truth": {"colourfulness": colourfulness(truth)}}
+    row = {}
+    for name, pred in [("grayscale", gray)] + [(f"{g}_{m}", model(gray, *guides[g], m)) for g in GUIDANCE for m in MODES]:
         pred = quantise(pred)
         out[name] = {"psnr": psnr(pred, truth), "colourfulness": colourfulness(pred), "ab_error": ab_error(pred, lab)}
-        return pred
-
-    out["truth"] = {"colourfulness": colourfulness(truth)}
-    row = [record("grayscale", gray)]
-    for mode in MODES:
-        pred = record(f"auto_{mode}", model(gray, none_rgb, none_mask, no_ref, no, mode))
-    row.append(pred)
-    hint_rgb, mask = random_hints(truth, 10, gen)
-    row.append(record("hints10", model(gray, hint_rgb, mask, no_ref, no, "ensemble")))
-    reference = same_scene_reference(truth, gen)
-    row.append(record("reference", model(gray, none_rgb, none_mask, reference, torch.ones(1), "ensemble")))
-    return out, [img[0] for img in row + [truth]]
+        row[name] = pred[0]
+    return out, [row["grayscale"]] + [row[f"{g}_{SERVED_MODE}"] for g in GUIDANCE] + [truth[0]]
 
 
-def latency(model: torch.jit.ScriptModule, photo: torch.Tensor, side: int = 1024) -> dict[str, float]:
+def latency(model: torch.jit.ScriptModule, photo: torch.Tensor, side: int) -> dict[str, float]:
     """Seconds per megapixel on a photo resized to side x side, per mode, automatic and fully guided."""
     gen = torch.Generator().manual_seed(0)
     image = F.interpolate(photo, size=(side, side), mode="bicubic", align_corners=False).clamp(0, 1)
@@ -111,41 +121,85 @@ def summarise(per_image: list[dict]) -> dict[str, dict[str, float]]:
                    for metric in per_image[0][name]} for name in per_image[0]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="*", default=[str(ROOT.parent / "shared" / "data" / d)
-                                                      for d in ("photos", "faces")])
-    parser.add_argument("--weights", type=Path, default=ROOT / "archives/colorize/colorize.pt")
-    parser.add_argument("--max-side", type=int, default=512, help="held-out photos are evaluated at this size")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="colorize", help="results go to benchmarks/results/<name>.json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    model = torch.jit.load(str(args.weights)).eval()
-    photos = held_out_photos(args.data, args.max_side)
-    gen = torch.Generator().manual_seed(args.seed)
+def measure(model: torch.jit.ScriptModule, photos: list[tuple[str, torch.Tensor]], seed: int) -> tuple[dict, list]:
+    """Mean figures over the photos, and the grid rows; the same hints and references for every model."""
+    gen = torch.Generator().manual_seed(seed)
     per_image, rows = [], []
     with torch.inference_mode():
         for _, truth in photos:
-            figures, row = evaluate(model, truth, gen)
+            figures, row = evaluate(model, truth, guidance(truth, gen))
             per_image.append(figures)
             rows.append(row)
-    speed = latency(model, photos[0][1])
-    summary = summarise(per_image)
-    auto, hints, ref = summary["auto_ensemble"], summary["hints10"], summary["reference"]
+    return summarise(per_image), rows
+
+
+def targets(mean: dict, before: dict | None, mode: str) -> dict[str, dict]:
+    """Each of issue 14's targets in ``mode``: the measured value, the target, and whether it is met."""
+    auto, hints, ref = (mean[f"{g}_{mode}"] for g in GUIDANCE)
+    checks = {
+        "auto_colourfulness_share": (auto["colourfulness"] / mean["truth"]["colourfulness"], COLOURFULNESS_SHARE),
+        "hints10_gain_db": (hints["psnr"] - auto["psnr"], HINTS10_GAIN_DB),
+        "reference_ab_error_reduction": (1 - ref["ab_error"] / auto["ab_error"], REFERENCE_AB_REDUCTION),
+    }
+    if before is not None:
+        old_auto, old_ref = before[f"auto_{mode}"], before[f"reference_{mode}"]
+        checks["auto_psnr_vs_before_db"] = (auto["psnr"] - old_auto["psnr"], 0.0)
+        checks["reference_psnr_vs_before_db"] = (ref["psnr"] - old_ref["psnr"], 0.0)
+        checks["reference_ab_error_drop_vs_before"] = (old_ref["ab_error"] - ref["ab_error"], 0.0)
+    return {name: {"value": round(value, 3), "target": goal, "met": value >= goal} for name, (value, goal) in checks.items()}
+
+
+def load(path: Path, temperature: float | None = None, mix: float | None = None) -> torch.jit.ScriptModule:
+    """The exported module, with the class head's readout overridden where asked (and where it has one)."""
+    model = torch.jit.load(str(path)).eval()
+    for name, value in (("temperature", temperature), ("mix", mix)):
+        if value is not None:
+            if not hasattr(model.net, name):
+                raise SystemExit(f"{path} has no {name} to override (a regression-only colorizer)")
+            setattr(model.net, name, value)
+    return model
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="*", default=DATA, help="the folders the weights were trained from")
+    parser.add_argument("--weights", type=Path, default=ROOT / "archives/colorize/colorize.pt")
+    parser.add_argument("--before", type=Path, default=None, help="weights to compare with on the same photos")
+    parser.add_argument("--temperature", type=float, default=None, help="override the annealed-mean temperature")
+    parser.add_argument("--mix", type=float, default=None, help="override the annealed mean's share (both heads)")
+    parser.add_argument("--max-side", type=int, default=512, help="held-out photos are evaluated at this size")
+    parser.add_argument("--latency-side", type=int, default=1024, help="latency on a photo of this side (0: skip)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="colorize", help="results go to benchmarks/results/<name>.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = load(args.weights, args.temperature, args.mix)
+    photos = held_out_photos(args.data, args.max_side)
+    mean, rows = measure(model, photos, args.seed)
+    before = measure(load(args.before), photos, args.seed)[0] if args.before else None
+    per_mode = {mode: targets(mean, before, mode) for mode in MODES}
+    psnr_by_mode = {mode: statistics.mean(mean[f"{g}_{mode}"]["psnr"] for g in GUIDANCE) for mode in MODES}
     result = {
         "held_out_images": len(photos), "max_side": args.max_side, "weights": os.path.relpath(args.weights, ROOT),
-        "mean": summary,
-        "targets": {
-            "hints10_psnr_gain_db": round(hints["psnr"] - auto["psnr"], 3), "hints10_target_db": 3.0,
-            "reference_ab_error_reduction": round(1 - ref["ab_error"] / auto["ab_error"], 3), "reference_target": 0.2,
-        },
-        "latency_in_process": {"threads": args.threads, "input": "a held-out photo resized to 1024x1024", **speed},
+        "readout_overrides": {"temperature": args.temperature, "mix": args.mix},
+        "before": os.path.relpath(args.before, ROOT) if args.before else None,
+        "served_mode": SERVED_MODE, "best_mode_by_mean_psnr": max(psnr_by_mode, key=psnr_by_mode.get),
+        "targets": per_mode[SERVED_MODE], "targets_per_mode": per_mode,
+        "mean": mean, "before_mean": before,
     }
-    print(json.dumps(result, indent=2))
+    if args.latency_side:
+        result["latency_in_process"] = {"threads": args.threads, "load_average_1min": os.getloadavg()[0],
+                                        "input": f"a held-out photo resized to {args.latency_side}^2",
+                                        **latency(model, photos[0][1], args.latency_side)}
+    print(json.dumps({k: result[k] for k in ("served_mode", "best_mode_by_mean_psnr", "targets")}, indent=2))
+    for mode in MODES:
+        figures = ", ".join(f"{g} {mean[f'{g}_{mode}']['psnr']:.2f} dB / C {mean[f'{g}_{mode}']['colourfulness']:.1f}"
+                            for g in GUIDANCE)
+        print(f"{mode:>8}: {figures} (truth C {mean['truth']['colourfulness']:.1f})")
     print(f"wrote {write_results(args.name, result)}")
     save_grid(rows[:6], RESULTS / f"{args.name}_grid.png", ["grayscale", "automatic", "10 hints", "reference", "truth"])
+    return result
 
 
 if __name__ == "__main__":

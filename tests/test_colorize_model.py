@@ -1,18 +1,22 @@
-"""Colorizer: Lab maths, L preservation, presets, inference modes, training-pair synthesis, and
-what the shipped weights do with hints and references."""
+"""Colorizer: Lab maths, ab classes (bins, soft encoding, prior, rebalancing, annealed mean), L
+preservation, presets and heads, inference modes, training-pair synthesis, and what the shipped
+weights do with hints and references."""
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
 import torch
 
-from training.colour import lab_to_rgb, recombine, rgb_to_lab
+from training.campaigns.colour import ab_prior
+from training.colour import (ab_bins, ab_histogram, annealed_mean, lab_to_rgb, rebalancing_weights, recombine,
+                             rgb_to_lab, smoothed_prior, soft_encode)
 from training.degradations.colour_cast import random_cast
-from training.degradations.colour_hints import geometric_count, sample_hints
+from training.degradations.colour_hints import sample_hints
 from training.degradations.reference_views import random_view, sample_references
-from training.models.colorizer import PRESETS, ColorizeService, colorizer
+from training.models.colorizer import PRESETS, Colorizer, ColorizeService, colorizer
 from tests.support import ROOT, photo
 
 WEIGHTS = ROOT / "archives" / "colorize" / "colorize.pt"
@@ -61,6 +65,95 @@ def test_recombine_keeps_in_gamut_colours():
     x = torch.rand(1, 3, 20, 20)
     lab = rgb_to_lab(x)
     assert (recombine(lab[:, :1], lab[:, 1:]) - x).abs().max() < 1e-3
+
+
+# ---- ab as classes (Zhang et al. 2016) --------------------------------------------------
+CENTRES = ab_bins()
+
+
+def random_photo_ab(n: int = 2, size: int = 16, seed: int = 0) -> torch.Tensor:
+    return rgb_to_lab(torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)))[:, 1:]
+
+
+def test_ab_bins_cover_the_srgb_gamut_on_a_grid_of_ten():
+    assert CENTRES.shape == (262, 2) and len({tuple(c) for c in CENTRES.tolist()}) == 262
+    assert torch.equal(CENTRES, (CENTRES / 10).round() * 10)
+    corners = torch.tensor([[0.0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1]]).T.reshape(1, 3, 6, 1)
+    ab = torch.cat([random_photo_ab(4, 32), rgb_to_lab(corners)[:, 1:].expand(4, -1, -1, 32)], -2)  # extremes too
+    nearest = ((ab[:, None] - CENTRES[None, :, :, None, None]) ** 2).sum(2).min(1).values.sqrt()
+    assert nearest.max() <= 5 * 2 ** 0.5 + 1e-4  # every sRGB colour's own grid cell is a bin
+    assert not (torch.tensor([[100.0, -100.0]])[:, None] == CENTRES).all(-1).any()  # no saturated cyan-red bin
+
+
+def test_soft_encoding_decodes_back_to_the_colour():
+    ab = random_photo_ab()
+    z = soft_encode(ab, CENTRES)
+    assert z.shape == (2, 262, 16, 16) and torch.allclose(z.sum(1), torch.ones(2, 16, 16))
+    assert ((z > 0).sum(1) == 5).all()  # five nearest bins
+    logits = torch.log(z.clamp_min(1e-12))
+    mean = annealed_mean(logits, CENTRES, 1.0)  # the distribution's mean: back near the colour
+    assert (mean - ab).norm(dim=1).max() < 3.0
+    mode = annealed_mean(logits, CENTRES, 1e-3)  # cold: the nearest bin (a blend only at near-ties)
+    nearest = CENTRES[((ab[:, None] - CENTRES[None, :, :, None, None]) ** 2).sum(2).argmin(1)].permute(0, 3, 1, 2)
+    assert ((mode - nearest).norm(dim=1) < 1e-2).float().mean() > 0.95
+    assert (mode - ab).norm(dim=1).max() <= 5 * 2 ** 0.5 + 1e-3
+
+
+def test_annealed_mean_is_more_colourful_than_the_mean():
+    """Two plausible colours, blue (60%) and orange (40%): the mean is a dull in-between; T = 0.38
+    weighs them 74/26 (p^(1/T), renormalised), towards the more likely blue, as in the paper's readout."""
+    blue, orange = torch.tensor([10.0, -50.0]), torch.tensor([20.0, 60.0])
+    pick = lambda c: ((CENTRES - c) ** 2).sum(1).argmin()  # noqa: E731
+    logits = torch.full((1, 262, 1, 1), -30.0)
+    logits[0, pick(blue)], logits[0, pick(orange)] = torch.log(torch.tensor(0.6)), torch.log(torch.tensor(0.4))
+    mean, annealed = (annealed_mean(logits, CENTRES, t)[0, :, 0, 0] for t in (1.0, 0.38))
+    assert torch.allclose(mean, 0.6 * CENTRES[pick(blue)] + 0.4 * CENTRES[pick(orange)], atol=1e-3)
+    sharpened = torch.tensor([0.6, 0.4]) ** (1 / 0.38)
+    weights = sharpened / sharpened.sum()
+    assert torch.allclose(annealed, weights[0] * CENTRES[pick(blue)] + weights[1] * CENTRES[pick(orange)], atol=1e-3)
+    assert annealed.norm() > 1.5 * mean.norm()
+
+
+def test_histogram_and_smoothed_prior():
+    ab = random_photo_ab(3, 20, seed=1)
+    counts = ab_histogram(ab, CENTRES)
+    assert counts.sum() == 3 * 20 * 20 and (counts >= 0).all()
+    one = torch.zeros(262, dtype=torch.float64)
+    k = int(((CENTRES - torch.tensor([0.0, 0.0])) ** 2).sum(1).argmin())
+    one[k] = 1000
+    prior = smoothed_prior(one, CENTRES)
+    assert torch.isclose(prior.sum(), torch.tensor(1.0))
+    right = int(((CENTRES - torch.tensor([10.0, 0.0])) ** 2).sum(1).argmin())
+    assert torch.isclose(prior[right] / prior[k], torch.exp(torch.tensor(-2.0)), rtol=1e-4)  # sigma 5, 10 apart
+
+
+def test_rebalancing_weights():
+    assert torch.allclose(rebalancing_weights(torch.full((262,), 1 / 262)), torch.ones(262))
+    prior = torch.softmax(torch.randn(262, generator=torch.Generator().manual_seed(3)) * 3, 0)
+    weights = rebalancing_weights(prior, 0.5)
+    assert torch.isclose((prior * weights).sum(), torch.tensor(1.0))  # the prior's expected weight is 1
+    order = prior.argsort()
+    assert (weights[order].diff() <= 1e-6).all()  # rarer colours weigh more
+    assert weights.max() / weights.min() <= 2.0 / 0.5 * prior.max() * 262  # the uniform share caps the ratio
+    assert torch.allclose(rebalancing_weights(prior, 1.0), torch.ones(262))
+    assert torch.allclose(rebalancing_weights(prior, 0.0), 1 / prior / 262, rtol=1e-4)  # pure inverse frequency
+
+
+def test_prior_script_writes_the_bins_and_a_distribution(tmp_path):
+    """On the photos bundled with scikit-image (no ../shared needed)."""
+    from training.tasks.colorize import read_class_prior
+
+    out = tmp_path / "ab_prior.json"
+    record = ab_prior.main(["--out", str(out), "--max-side", "64"])
+    saved = json.loads(out.read_text())
+    assert saved["centres"] == CENTRES.tolist() and sum(saved["counts"]) == saved["pixels"] == record["pixels"] > 0
+    prior, seen = read_class_prior(out), torch.tensor(saved["counts"]) > 0
+    assert torch.isclose(prior.sum(), torch.tensor(1.0), atol=1e-5) and (prior >= 0).all()
+    assert (prior[seen] > 0).all() and prior[seen].sum() > 0.8  # smoothing moves a little mass to neighbours
+    saved["centres"][0] = [0.0, 0.0]
+    out.write_text(json.dumps(saved))
+    with pytest.raises(ValueError):
+        read_class_prior(out)
 
 
 # ---- model and service ----------------------------------------------------------------
@@ -154,17 +247,19 @@ def test_hint_priors_spread_along_equal_lightness_only():
 
 
 # ---- training-pair synthesis -----------------------------------------------------------
-def test_geometric_hint_counts():
+def test_hint_counts_are_uniform_from_0_to_20():
     gen = torch.Generator().manual_seed(0)
-    counts = np.array([geometric_count(0.125, 64, gen) for _ in range(4000)])
-    assert abs((counts == 0).mean() - 0.125) < 0.03
-    assert abs(counts.mean() - 7) < 0.7 and counts.max() <= 64
+    _, mask = sample_hints(torch.zeros(400, 2, 8, 8), max_size=1, generator=gen)
+    # 1-pixel hints on 64 pixels: a few land on the same pixel, so the distinct count is a bit lower.
+    counts = mask.sum((1, 2, 3))
+    assert counts.min() == 0 and counts.max() <= 20 and (counts >= 17).any()
+    assert 7.5 < counts.mean() < 10.5 and 0.01 < (counts == 0).float().mean() < 0.1
 
 
 def test_sampled_hints_reveal_true_patch_means():
     gen = torch.Generator().manual_seed(1)
     ab = torch.randn(8, 2, 40, 40) * 30
-    hints, mask = sample_hints(ab, p=0.05, max_size=1, generator=gen)
+    hints, mask = sample_hints(ab, max_count=5, max_size=1, generator=gen)
     assert set(mask.unique().tolist()) <= {0.0, 1.0} and mask.sum() > 0
     on = mask.expand_as(ab) > 0
     assert torch.equal(hints[on], ab[on]) and torch.all(hints[~on] == 0)
@@ -183,17 +278,77 @@ def test_reference_views_and_casts():
     assert not torch.allclose(cast, gray) and torch.allclose(cast.mean(1), gray.mean(1), atol=1e-6)
 
 
+def task_args(**options) -> argparse.Namespace:
+    from training.train import parse_args
+
+    args = parse_args(["colorize", "--patch", "48", "--val-patches", "4", "--preset", "tiny"])
+    return argparse.Namespace(**{**vars(args), **options})
+
+
 def test_task_batches_and_loss():
     from training.tasks.colorize import ColorizeTask
 
-    args = argparse.Namespace(data=None, patch=48, max_side=256, seed=0, val_patches=4, preset="tiny", p_cast=0.3)
-    task = ColorizeTask(args)
+    task = ColorizeTask(task_args())
     batch = task.make_batch(task.sampler.sample(3))
     assert [t.shape[1] for t in batch[:4]] == [1, 2, 1, 3]
     assert batch[4].shape == (3,) and batch[-1].shape == (3, 3, 48, 48)
     loss = task.loss(task.build_model(), batch)
     assert loss.isfinite() and loss > 0
     assert (lightness(task.baseline(batch)) - batch[0].double()).abs().max() < 1e-3
+
+
+def test_automatic_samples_have_no_guidance():
+    from training.tasks.colorize import ColorizeTask
+
+    task = ColorizeTask(task_args(p_automatic=1.0))
+    _, hint_ab, mask, _, has_ref, *_ = task.make_batch(task.sampler.sample(6))
+    assert mask.sum() == 0 and hint_ab.abs().sum() == 0 and has_ref.sum() == 0
+    task.args.p_automatic = 0.0
+    torch.manual_seed(0)
+    _, _, mask, _, has_ref, *_ = task.make_batch(task.sampler.sample(16))
+    assert mask.sum() > 0 and has_ref.sum() > 0
+
+
+@pytest.mark.parametrize("head", ["classes", "both"])
+def test_class_head_outputs_loss_and_prior(tmp_path, head):
+    from training.tasks.colorize import ColorizeTask
+
+    prior_file = tmp_path / "ab_prior.json"
+    ab_prior.main(["--out", str(prior_file), "--max-side", "64"])
+    preset = {"classes": "small-zhang2016", "both": "small-mixed"}[head]
+    task = ColorizeTask(task_args(preset=preset, ab_prior=prior_file))
+    model = task.build_model()
+    assert torch.equal(model.class_prior, torch.tensor(json.loads(prior_file.read_text())["prior"]))
+    batch = task.make_batch(task.sampler.sample(2))
+    regression, logits = model.training_outputs(*batch[:5])
+    assert logits.shape == (2, 262, 24, 24)
+    assert (regression is None) == (head == "classes")
+    loss = task.loss(model, batch)
+    loss.backward()
+    assert loss.isfinite() and model.classes.weight.grad.abs().sum() > 0
+    assert loss > 1.0  # an untrained cross-entropy over 262 bins is far from 0
+
+
+def test_heads_mix_and_temperature_are_served_and_adjustable():
+    torch.manual_seed(0)
+    net = Colorizer(width=16, head="both", mix=0.5).eval()
+    for p in net.classes.parameters():  # a confident class head, so the temperature matters
+        torch.nn.init.normal_(p, std=2.0)
+    scripted = torch.jit.script(ColorizeService(net))
+    image = rgb_tensor(64, 48)
+    l = rgb_to_lab(image)[:, :1]
+    net_args = (l, torch.zeros(1, 2, 48, 64), torch.zeros(1, 1, 48, 64), torch.zeros(1, 3, 8, 8), torch.zeros(1))
+    ab = {}
+    with torch.inference_mode():
+        assert torch.equal(scripted(*unguided(image), mode="image"), ColorizeService(net)(*unguided(image), mode="image"))
+        for name, mix, temperature in [("both", 0.5, 0.38), ("regression", 0.0, 0.38), ("annealed", 1.0, 0.38),
+                                       ("mean", 1.0, 1.0)]:
+            scripted.net.mix, scripted.net.temperature = mix, temperature
+            ab[name] = scripted.net(*net_args)
+    assert torch.allclose(ab["both"], net(*net_args), atol=1e-4)
+    assert not torch.allclose(ab["regression"], ab["annealed"], atol=1.0)
+    assert torch.allclose(ab["both"], (ab["regression"] + ab["annealed"]) / 2, atol=1e-3)
+    assert ab["annealed"].norm(dim=1).mean() > ab["mean"].norm(dim=1).mean()  # T = 0.38 is more vivid than the mean
 
 
 # ---- the shipped weights -------------------------------------------------------------

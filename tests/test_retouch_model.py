@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from training.degradations.global_edits import (EDITS, contrast, exposure, fade, gamma, luma, random_global_edits,
-                                                saturation, s_curve)
+                                                s_curve, saturation, tone_curve, white_balance)
 from training.export import export_torchscript
 from training.models.csrnet import PRESETS, CSRNet, ThumbnailCSRNet, csrnet, thumbnail
 from training.tasks.retouch import THUMB_SIZE, RetouchTask
@@ -133,7 +133,8 @@ def test_thumbnail_sizes():
 def test_edits_at_identity_strength_leave_the_image_alone():
     x = torch.rand(2, 3, 16, 16)
     one, zero = torch.ones(2, 1, 1, 1), torch.zeros(2, 1, 1, 1)
-    for out in (exposure(x, zero), gamma(x, one), contrast(x, one), saturation(x, one), s_curve(x, zero),
+    for out in (exposure(x, zero), gamma(x, one), gamma(x, torch.ones(2, 3, 1, 1)), contrast(x, one),
+                saturation(x, one), s_curve(x, zero), tone_curve(x, zero, zero), white_balance(x, zero, zero),
                 fade(x, zero, zero)):
         assert torch.allclose(out, x, atol=1e-5)
 
@@ -153,6 +154,51 @@ def test_edits_do_what_their_names_say():
     assert curve[..., 25].mean() < 0.25 < 0.75 < curve[..., 75].mean()  # darker shadows, brighter highlights
     ends = fade(torch.tensor([0.0, 1.0]).view(1, 1, 1, 2), k(0.1), k(0.2))
     assert torch.allclose(ends, torch.tensor([0.1, 0.8]).view(1, 1, 1, 2))  # lifted blacks, dimmed whites
+    crushed = fade(torch.tensor([0.05, 0.95]).view(1, 1, 1, 2), k(-0.1), k(-0.1))
+    assert torch.allclose(crushed, torch.tensor([0.0, 1.0]).view(1, 1, 1, 2))  # crushed blacks, clipped whites
+    for s, h in [(0.9, 0.9), (-0.9, -0.9), (0.9, -0.9), (-0.9, 0.9)]:
+        tones = tone_curve(ramp, k(s), k(h))
+        assert (tones.diff(dim=-1) > 0).all() and torch.allclose(tones[..., [0, 100]], ramp[..., [0, 100]])
+        assert ((tones[..., 20] - ramp[..., 20]) * s > 0).all() and ((tones[..., 80] - ramp[..., 80]) * h > 0).all()
+    grey = torch.full((1, 3, 4, 4), 0.5)
+    warm = white_balance(grey, k(0.4), k(0))
+    assert warm[0, 0, 0, 0] > 0.5 > warm[0, 2, 0, 0] and torch.allclose(luma(warm), luma(grey))
+    green = white_balance(grey, k(0), k(0.3))
+    assert green[0, 1, 0, 0] > 0.5 > green[0, 0, 0, 0] and torch.allclose(luma(green), luma(grey))
+
+
+# Per edit, statistics an edit moves one way or the other (image batch [N, 3, H, W] -> [N]).
+DIRECTIONS = {
+    "exposure": [lambda x: luma(x).mean((1, 2, 3))],
+    "gamma": [lambda x: luma(x).mean((1, 2, 3))],
+    "tone_curve": [lambda x: luma(x).clamp(0.1, 0.25).mean((1, 2, 3)), lambda x: luma(x).clamp(0.75, 0.9).mean((1, 2, 3))],
+    "s_curve": [lambda x: luma(x).std((1, 2, 3))],
+    "contrast": [lambda x: luma(x).std((1, 2, 3))],
+    "saturation": [lambda x: (x - luma(x)).abs().mean((1, 2, 3))],
+    "white_balance": [lambda x: (x[:, 0] - x[:, 2]).mean((1, 2)), lambda x: (2 * x[:, 1] - x[:, 0] - x[:, 2]).mean((1, 2))],
+    "colour_curves": [lambda x: (x[:, 0] - x[:, 1]).mean((1, 2)), lambda x: (x[:, 2] - x[:, 1]).mean((1, 2))],
+    "fade": [lambda x: luma(x).flatten(1).quantile(0.02, dim=1), lambda x: luma(x).flatten(1).quantile(0.98, dim=1)],
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_every_edit_goes_both_ways(edit):
+    """Too dark and too bright, too flat and too punchy, ...: each direction in at least a fifth of the draws."""
+    assert set(DIRECTIONS) == set(EDITS)
+    x = eight_bit(200, 3, 16, 16, seed=1)
+    out = EDITS[edit](x, torch.Generator().manual_seed(2))
+    for statistic in DIRECTIONS[edit]:
+        change = statistic(out) - statistic(x)
+        assert (change > 1e-3).float().mean() > 0.2 and (change < -1e-3).float().mean() > 0.2, statistic
+
+
+def test_unedited_fraction():
+    x = smooth_photo(24, 20).expand(400, -1, -1, -1).contiguous()
+    none = random_global_edits(x, identity_fraction=0.25, generator=torch.Generator().manual_seed(4))
+    same = (none == torch.round(x * 255) / 255).flatten(1).all(1).float().mean()
+    assert 0.18 < same < 0.32
+    edited = random_global_edits(x, generator=torch.Generator().manual_seed(4))
+    assert (edited == torch.round(x * 255) / 255).flatten(1).all(1).float().mean() < 0.05
 
 
 def test_random_global_edits_are_8bit_reproducible_and_mixed():
@@ -180,6 +226,7 @@ def test_task_batches_loss_and_export(tmp_path):
     x, target = task.make_batch(task.sampler.sample(4))
     assert x.shape == target.shape == (4, 3, 32, 32)
     model = task.build_model()
+    assert sum(p.numel() for p in model.parameters()) == 36_489  # the paper's CSRNet, whatever the edits
     loss = task.loss(model, (x, target))
     loss.backward()
     assert torch.isfinite(loss) and model.base[-1].weight.grad.abs().sum() > 0

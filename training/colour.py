@@ -1,6 +1,9 @@
-"""sRGB <-> CIE Lab (D65) in torch, and the L-preserving recombination of L with predicted ab.
+"""sRGB <-> CIE Lab (D65) in torch, the L-preserving recombination of L with predicted ab, and
+the quantised ab space of colorization as classification (Zhang, Isola and Efros, "Colorful
+Image Colorization", ECCV 2016): in-gamut ab bins, soft-encoded targets, the class-rebalancing
+prior and the annealed-mean readout.
 
-All functions are TorchScript-compatible so the exported colorizer carries its own colour
+The functions the exported colorizer runs are TorchScript-compatible so it carries its own colour
 maths (the serving handler never converts colours). Images are [..., 3, H, W]: RGB in [0, 1],
 Lab with L in [0, 100] and a, b roughly in [-110, 110].
 """
@@ -100,3 +103,68 @@ def recombine(l: torch.Tensor, ab: torch.Tensor, steps: int = 10, tol: float = 1
         lin[outside] = fixed.squeeze(-1).t()
         lin = lin.movedim(-1, -3)
     return linear_to_srgb(lin.clamp(0, 1))
+
+
+# ---- ab as classes (Zhang et al. 2016) ---------------------------------------------------
+AB_GRID = 10.0  # ab bin size, as in the paper
+AB_SIGMA = 5.0  # Gaussian width (ab units) of the soft encoding and of the prior's smoothing
+ANNEALED_T = 0.38  # the paper's readout temperature
+REBALANCE_LAMBDA = 0.5  # weight of the uniform distribution mixed into the prior
+
+
+def ab_bins(grid: float = AB_GRID) -> torch.Tensor:
+    """[Q, 2] centres (a, b) of the grid cells that some sRGB colour falls into (nearest centre).
+
+    A cell counts when any of 5x5 points across it, at any of 101 lightnesses, is in gamut: 262
+    cells for a grid of 10 (finer sampling finds no more; the paper's 313 were counted on ImageNet's
+    pixels instead). Deterministic and ~0.1 s, so every model computes its own."""
+    ticks = torch.arange(-11, 12, dtype=torch.float64) * grid
+    centres = torch.cartesian_prod(ticks, ticks)  # [529, 2]: the grid covers |a|, |b| <= 115
+    offsets = torch.cartesian_prod(*(torch.linspace(-grid / 2, grid / 2, 5, dtype=torch.float64),) * 2)
+    points = (centres[:, None] + offsets[None]).reshape(-1, 2)  # [529 * 25, 2]
+    l = torch.linspace(0, 100, 101, dtype=torch.float64)
+    lab = torch.stack([l[None].expand(len(points), -1), points[:, :1].expand(-1, len(l)),
+                       points[:, 1:].expand(-1, len(l))])  # [3, P, L]: an "image" of P x L pixels
+    inside = _in_gamut(lab_to_linear(lab), 0.0)[0].any(-1).reshape(len(centres), -1).any(-1)
+    return centres[inside].float()
+
+
+def _sq_distances(ab: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """[N, Q, H, W] squared distances from every pixel of ``ab`` [N, 2, H, W] to every centre [Q, 2]."""
+    return ((ab[:, None] - centres[None, :, :, None, None]) ** 2).sum(2)
+
+
+def soft_encode(ab: torch.Tensor, centres: torch.Tensor, neighbours: int = 5, sigma: float = AB_SIGMA) -> torch.Tensor:
+    """[N, Q, H, W] target distributions: each pixel's ``neighbours`` nearest centres weighted by a
+    Gaussian of their distance, summing to 1 (the paper's soft encoding)."""
+    d2, idx = _sq_distances(ab.float(), centres).topk(neighbours, dim=1, largest=False)
+    weights = torch.exp(-d2 / (2 * sigma ** 2))
+    weights = weights / weights.sum(1, keepdim=True)
+    return torch.zeros(ab.shape[0], len(centres), *ab.shape[2:], device=ab.device).scatter_(1, idx, weights)
+
+
+def ab_histogram(ab: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """[Q] how many pixels of ``ab`` [N, 2, H, W] have each centre as their nearest."""
+    nearest = _sq_distances(ab.float(), centres).argmin(1)
+    return torch.bincount(nearest.flatten(), minlength=len(centres)).double()
+
+
+def smoothed_prior(counts: torch.Tensor, centres: torch.Tensor, sigma: float = AB_SIGMA) -> torch.Tensor:
+    """[Q] the empirical bin distribution smoothed by a Gaussian over ab, summing to 1."""
+    d2 = ((centres[:, None].double() - centres[None].double()) ** 2).sum(-1)
+    smooth = torch.exp(-d2 / (2 * sigma ** 2)) @ counts.double()
+    return (smooth / smooth.sum()).float()
+
+
+def rebalancing_weights(prior: torch.Tensor, lam: float = REBALANCE_LAMBDA) -> torch.Tensor:
+    """[Q] class weights ``((1 - lam) prior + lam / Q)^-1``, scaled so their mean under ``prior`` is 1:
+    rare (saturated) colours weigh more, so the loss stops rewarding the desaturated average."""
+    weights = 1.0 / ((1 - lam) * prior + lam / prior.numel())
+    return weights / (prior * weights).sum()
+
+
+def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: float = ANNEALED_T) -> torch.Tensor:
+    """[N, 2, H, W] ab from class logits [N, Q, H, W]: the mean of the distribution sharpened to
+    ``temperature`` (1 = the mean, -> 0 = the mode): vivid like the mode, smooth like the mean."""
+    probs = torch.softmax(logits / temperature, dim=1)
+    return torch.einsum("nqhw,qc->nchw", probs, centres.to(probs.dtype))

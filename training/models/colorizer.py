@@ -17,14 +17,22 @@
   kept exactly (``training.colour.recombine``); ab is predicted at a working resolution and
   upsampled (chroma is smooth), image-wise, patch-wise (overlapping tiles, less "context
   confusion" in busy scenes) or as the ensemble of both.
+- Heads: ab by regression (trained with L1: safe, but the average of plausible colours is
+  desaturated, brown), and/or a distribution over the in-gamut ab bins (Zhang, Isola and Efros,
+  "Colorful Image Colorization", ECCV 2016: trained with class-rebalanced cross-entropy on
+  soft-encoded targets, read out as the annealed mean at T = 0.38). With both, the served ab is
+  ``mix`` x annealed mean + (1 - mix) x regression. ``temperature`` and ``mix`` are plain
+  attributes, so a benchmark can try others on the exported module.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from training.colour import recombine, rgb_to_lab
+from training.colour import ANNEALED_T, ab_bins, annealed_mean, recombine, rgb_to_lab
 
 L_SCALE, AB_SCALE = 100.0, 110.0  # Lab units -> the network's ~[-1, 1] ranges
 L_BANDS, AB_BINS = 8, 8
@@ -33,10 +41,16 @@ GRID_CELL = 16  # working pixels per cell of the hints' bilateral grid
 # L, hint ab (2), hint mask, then (ab, confidence) from the reference, from all hints and from nearby hints.
 IN_CHANNELS = 4 + 3 * 3
 
+HEADS = ("regression", "classes", "both")
+
 PRESETS: dict[str, dict] = {
-    "tiny": {"width": 16},  # ~0.15 M parameters, for tests and quick sanity runs
-    "small": {"width": 24},  # the shipped weights (~0.35 M parameters)
+    "tiny": {"width": 16},  # ~0.33 M parameters, for tests and quick sanity runs
+    "small": {"width": 24},  # the weights shipped before issue 14 (~0.71 M parameters)
     "base": {"width": 32},
+    # Zhang et al. 2016 on the small network: ab bins alone, rebalanced, annealed mean at T = 0.38.
+    "small-zhang2016": {"width": 24, "head": "classes"},
+    # Both heads, the output half annealed mean (colour) and half regression (PSNR).
+    "small-mixed": {"width": 24, "head": "both", "mix": 0.5},
 }
 
 
@@ -65,14 +79,33 @@ class Colorizer(nn.Module):
     Output: predicted ab [N, 2, H, W] in Lab units.
     """
 
-    def __init__(self, width: int = 24, hidden: int = 64) -> None:
+    def __init__(self, width: int = 24, hidden: int = 64, head: str = "regression", temperature: float = ANNEALED_T,
+                 mix: float = 1.0, class_prior: torch.Tensor | None = None) -> None:
+        """``head``: one of HEADS. ``mix``: the annealed mean's share of the output with both heads.
+        ``class_prior``: the smoothed empirical distribution of the training photos over the ab bins
+        (``training.colour.smoothed_prior``), kept with the weights of a class head for the
+        rebalanced loss; uniform if not given."""
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}")
         c = width
         # The first block already halves the resolution: chroma is smooth, and it quarters the cost.
         self.enc1, self.enc2, self.enc3 = _block(IN_CHANNELS, c, 2), _block(c, 2 * c, 2), _block(2 * c, 4 * c, 2)
         self.mid = _block(4 * c, 4 * c, 2)
         self.dec3, self.dec2, self.dec1 = _block(8 * c, 4 * c), _block(6 * c, 2 * c), _block(3 * c, c)
-        self.head = nn.Conv2d(c, 2, 3, 1, 1)
+        # The regression head keeps its old name, so checkpoints from before the class head still load.
+        self.head = nn.Conv2d(c, 2, 3, 1, 1) if head != "classes" else None
+        centres = ab_bins()
+        self.classes = nn.Conv2d(c, len(centres), 1) if head != "regression" else None  # 1x1: the cheap choice
+        self.register_buffer("ab_centres", centres, persistent=False)  # [Q, 2] in Lab units, from code
+        if self.classes is not None:  # (a regression model's state stays as before the class head)
+            if class_prior is None:
+                class_prior = torch.full((len(centres),), 1.0 / len(centres))
+            if class_prior.shape != (len(centres),):
+                raise ValueError(f"class_prior must have one value per ab bin ({len(centres)})")
+            self.register_buffer("class_prior", class_prior.float())
+        self.temperature = temperature
+        self.mix = mix if head == "both" else float(head == "classes")
         self.film_sizes = [4 * c, 2 * c, c]
         self.film = nn.Sequential(nn.Linear(DESCRIPTOR, hidden), nn.ReLU(inplace=True),
                                   nn.Linear(hidden, 2 * sum(self.film_sizes)))
@@ -124,8 +157,9 @@ class Colorizer(nn.Module):
         mixed = (grid * bands[:, None]).sum(2)
         return torch.cat([mixed[:, :2] / (mixed[:, 2:] + 1e-5), mixed[:, 2:] / (mixed[:, 2:] + 1e-3)], 1)
 
-    def predict(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
-                band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+    def decode(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
+               band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+        """The last decoder stage's features, at half the input size padded to GRID_CELL."""
         n, _, h, w = l.shape
         pad = (0, -w % self.grid_cell, 0, -h % self.grid_cell)
         l = F.pad(l, pad, mode="replicate")
@@ -140,14 +174,55 @@ class Colorizer(nn.Module):
         e3 = self.enc3(e2)
         y = _film(self.dec3(_up_cat(self.mid(e3), e3)), g3, b3)
         y = _film(self.dec2(_up_cat(y, e2)), g2, b2)
-        y = _film(self.dec1(_up_cat(y, e1)), g1, b1)
-        ab = F.interpolate(self.head(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        return _film(self.dec1(_up_cat(y, e1)), g1, b1)
+
+    def heads(self, y: torch.Tensor) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """(regression ab normalised by AB_SCALE [N, 2, ...], class logits [N, Q, ...]); None without that head."""
+        regression: Optional[torch.Tensor] = None
+        logits: Optional[torch.Tensor] = None
+        if self.head is not None:
+            regression = self.head(y)
+        if self.classes is not None:
+            logits = self.classes(y)
+        return regression, logits
+
+    def readout(self, y: torch.Tensor) -> torch.Tensor:
+        """Normalised ab from decoder features: regression, annealed mean, or their mix."""
+        regression, logits = self.heads(y)
+        if logits is None:
+            assert regression is not None
+            return regression
+        colourful = annealed_mean(logits, self.ab_centres, self.temperature) / self.ab_scale
+        if regression is None:
+            return colourful
+        return self.mix * colourful + (1.0 - self.mix) * regression
+
+    def predict(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
+                band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+        """ab [N, 2, H, W] in Lab units for lightness ``l`` [N, 1, H, W] and the guidance."""
+        h, w = l.shape[-2], l.shape[-1]
+        y = self.decode(l, hint_ab, hint_mask, band_sum, desc)
+        ab = F.interpolate(self.readout(y), scale_factor=2.0, mode="bilinear", align_corners=False)
         return ab[..., :h, :w] * self.ab_scale
 
     def forward(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
                 ref_lab: torch.Tensor, has_ref: torch.Tensor) -> torch.Tensor:
         band_sum, desc = self.reference_stats(ref_lab, has_ref)
         return self.predict(l, hint_ab, hint_mask, band_sum, desc)
+
+    def training_outputs(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor, ref_lab: torch.Tensor,
+                         has_ref: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """What the losses compare: (regression ab [N, 2, H, W] in Lab units, class logits
+        [N, Q, ceil(H/2), ceil(W/2)]), each None without its head."""
+        h, w = l.shape[-2:]
+        band_sum, desc = self.reference_stats(ref_lab, has_ref)
+        regression, logits = self.heads(self.decode(l, hint_ab, hint_mask, band_sum, desc))
+        if regression is not None:
+            regression = F.interpolate(regression, scale_factor=2.0, mode="bilinear", align_corners=False)
+            regression = regression[..., :h, :w] * self.ab_scale
+        if logits is not None:
+            logits = logits[..., :(h + 1) // 2, :(w + 1) // 2]
+        return regression, logits
 
 
 def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -247,6 +322,7 @@ class ColorizeService(nn.Module):
         return out
 
 
-def colorizer(preset: str = "small") -> Colorizer:
-    """Build a named preset (``tiny``, ``small`` or ``base``)."""
-    return Colorizer(**PRESETS[preset])
+def colorizer(preset: str = "small", class_prior: torch.Tensor | None = None, **readout: float) -> Colorizer:
+    """Build a named preset (see PRESETS); ``class_prior`` and ``readout`` (temperature, mix: they change
+    no weights, so a trained model can be exported with others) as in ``Colorizer``."""
+    return Colorizer(**{**PRESETS[preset], **readout}, class_prior=class_prior)

@@ -1,4 +1,5 @@
-"""Global retouching: photos with random global edits -> the original photos (CSRNet).
+"""Global retouching: photos with random global edits -> the original photos (CSRNet); a fraction
+of the photos is left unedited, so a good photo learns to come back unchanged.
 
 With ``--pairs`` the ``--data`` folders hold real before/after pairs instead: any
 ``.../input/NAME`` next to ``.../target/NAME`` (the MIT-Adobe FiveK expert-C layout).
@@ -13,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training.data import PairedPatchSampler, PatchSampler
-from training.degradations.global_edits import random_global_edits
+from training.degradations.global_edits import MAX_EDITS, random_global_edits
 from training.models.csrnet import PRESETS, ThumbnailCSRNet, csrnet
 from training.task import Task
 
@@ -39,7 +40,9 @@ class RetouchTask(Task):
         parser.add_argument("--preset", choices=sorted(PRESETS), default="paper-skip")
         parser.add_argument("--pairs", action="store_true",
                             help="--data holds real input/ + target/ pairs with matching names (FiveK layout)")
-        parser.add_argument("--max-edits", type=int, default=3, help="most synthetic edits combined on one photo")
+        parser.add_argument("--max-edits", type=int, default=MAX_EDITS, help="most synthetic edits combined on one photo")
+        parser.add_argument("--identity-fraction", type=float, default=0.15,
+                            help="share of photos left unedited (input = target)")
         parser.add_argument("--base-pixels", type=int, default=4096,
                             help="random pixels per patch the base network is trained on (it is per-pixel)")
 
@@ -55,7 +58,7 @@ class RetouchTask(Task):
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if clean.shape[1] == 6:  # a real pair from PairedPatchSampler
             return clean[:, :3], clean[:, 3:]
-        return random_global_edits(clean, self.args.max_edits), clean
+        return random_global_edits(clean, self.args.max_edits, self.args.identity_fraction), clean
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """L1 on a random subset of pixels: the condition sees the whole patch, but the 1x1 base

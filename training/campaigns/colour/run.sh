@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The colour campaign (issue 14: vivid automatic colorization, stronger hints, a retouch that
+# generalises), run from the repository root, ONE training at a time (each uses both cores):
+#   nohup bash training/campaigns/colour/run.sh > runs/colour_campaign.log 2>&1 &
+# Steps: the ab prior of the training photos, the retouch run, three short colorize trials
+# (heads: classes alone as in Zhang et al. 2016, classes mixed with regression, regression alone),
+# then the main colorize run continuing the trial named by WINNER (default mixed; choose it with
+# the benchmark, see README.md). Every step resumes where it stopped; finished steps are skipped.
+# `run.sh prior|retouch|trials|main` runs one step. After the benchmarks (README.md),
+# `run.sh ship-retouch` / `run.sh ship-colorize [--mix M --temperature T]` re-run a finished run's
+# command with --export-to (nothing is trained again): the weights go to archives/ with TRAINED_WITH.txt.
+set -euo pipefail
+DATA="${DATA:-../shared/data/photos ../shared/data/faces ../shared/data/scenes}"
+HERE=training/campaigns/colour
+PRIOR=$HERE/ab_prior.json
+WINNER="${WINNER:-mixed}"
+PY="${PY:-python}"
+
+prior() {
+  [[ -f $PRIOR ]] || $PY -m training.campaigns.colour.ab_prior --data $DATA --out $PRIOR
+}
+
+retouch() {  # 36,489 parameters on 4,096 pixels a patch: bf16 / channels-last would add rounding, not speed
+  $PY -m training.train retouch --out $HERE/retouch --data $DATA --steps "${RETOUCH_STEPS:-12000}" \
+    --identity-fraction 0.15 --val-patches 64 --eval-every 500 --ema 0.999 "$@"
+}
+
+COLORIZE=(--data $DATA --ab-prior $PRIOR --batch 12 --patch 96 --val-patches 32 --channels-last --bf16)
+declare -A PRESET=([classes]=small-zhang2016 [mixed]=small-mixed [regression]=small)
+
+trial() {  # name
+  $PY -m training.train colorize --out "$HERE/colorize/trials/$1" --preset "${PRESET[$1]}" \
+    --steps "${TRIAL_STEPS:-1500}" --eval-every 250 --ema 0.998 "${COLORIZE[@]}"
+}
+
+trials() {
+  prior
+  for name in mixed classes regression; do trial $name; done
+}
+
+main() {  # the winner's weights, optimiser, EMA and RNG state, continued to the campaign length
+  prior
+  local out=$HERE/colorize/main
+  mkdir -p "$out"
+  if [[ ! -f "$out/checkpoint.pt" ]]; then
+    cp "$HERE/colorize/trials/$WINNER/checkpoint.pt" "$HERE/colorize/trials/$WINNER/metrics.csv" "$out/"
+    echo "$WINNER" > "$out/winner"  # later calls continue the same trial whatever WINNER says
+  fi
+  local winner; winner=$(cat "$out/winner")
+  $PY -m training.train colorize --out "$out" --preset "${PRESET[$winner]}" --steps "${MAIN_STEPS:-20000}" \
+    --eval-every 1000 --ema 0.999 "${COLORIZE[@]}" "$@"
+}
+
+case "${1:-all}" in
+  prior) prior ;;
+  retouch) retouch ;;
+  trials) trials ;;
+  main) main ;;
+  all) prior; retouch; trials; main ;;
+  ship-retouch) retouch --export-to archives/retouch/retouch.pt ;;
+  ship-colorize) shift; main "$@" --export-to archives/colorize/colorize.pt ;;
+  *) echo "usage: $0 [all|prior|retouch|trials|main|ship-retouch|ship-colorize [--mix M] [--temperature T]]" >&2; exit 2 ;;
+esac
