@@ -9,7 +9,7 @@ from PIL import Image
 
 from tests.support import decode_png, handler_for, photo, png_bytes, run_handler, shared_data
 from training.data import list_images, load_rgb, split, to_float
-from training.degradations.global_edits import random_global_edits
+from training.degradations.global_edits import exposure, gamma
 from training.metrics import psnr
 
 
@@ -43,13 +43,16 @@ def test_strength_blends_input_and_retouched(live):
 
 
 def test_server_retouches_a_held_out_photo(live):
-    """A held-out photo with random global edits comes back closer to the original."""
+    """Held-out photos, under-exposed by a stop or darkened by a gamma curve, come back closer to the originals.
+
+    Fixed edits that the shipped weights were trained to undo (the widened random edits of the next
+    retouch campaign are measured by benchmarks/retouch_quality.py, not here).
+    """
     held_out = split(list_images([str(shared_data("photos"))]))[1]
-    gen = torch.Generator().manual_seed(11)
     gains = []
-    for path in held_out[:4]:
+    for i, path in enumerate(held_out[:4]):
         clean = to_float(load_rgb(path, 768))[None]
-        edited = random_global_edits(clean, generator=gen)
+        edited = exposure(clean, torch.tensor(-1.0)) if i % 2 == 0 else gamma(clean, torch.tensor(1.6))
         upload = (edited[0] * 255).round().byte().permute(1, 2, 0).numpy()
         reply = live.predict("retouch", png_bytes(Image.fromarray(upload)))
         assert reply.status_code == 200
