@@ -7,25 +7,30 @@ inference token (client.auth.TokenSource) and forwards ``POST /api/predict/<endp
 TorchServe's ``/predictions/<endpoint>`` for the endpoints this bundle builds, and nothing else:
 no other path, method, header or host is passed on. It binds to loopback, answers only requests
 addressed to its own host names (against DNS rebinding), refuses posts from other sites, caps an
-upload at TorchServe's ``max_request_size`` and sets a strict Content-Security-Policy.
+upload at TorchServe's ``max_request_size`` and its pixels at the endpoint's ``max_input_pixels``
+(read from its header before anything is forwarded), and sets a strict Content-Security-Policy.
 """
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import requests
+import yaml
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
+from PIL import Image
 from werkzeug.serving import make_server
 
 from archives.build import endpoints as built_endpoints
 from client.auth import TokenSource, is_token_rejection, request_with_key
 from serving.server import ROOT, _url, read_properties, running_pid
-from serving.server import main as serve_main
 from handlers.options import ENDPOINTS as DECLARED_ENDPOINTS
 from handlers.options import schema
+from serving.server import main as serve_main
 
 STATIC = Path(__file__).resolve().parent / "static"
 TORCHSERVE_DEFAULT_MAX_REQUEST = 6_553_500  # TorchServe's max_request_size when config.properties sets none
@@ -48,6 +53,7 @@ class Upstream:
     tokens: TokenSource
     endpoints: tuple[str, ...]
     max_request_bytes: int
+    max_input_pixels: dict[str, int] = field(default_factory=dict)  # per endpoint, where known
     timeout_s: float = 1800.0  # TorchServe's own responseTimeout ends a stuck request first
 
 
@@ -58,7 +64,32 @@ def upstream_from_config(config: Path, state: Path) -> Upstream:
                     tokens=TokenSource(state.resolve() / "key_file.json",
                                        management_url=_url(props["management_address"])),  # renews expired keys
                     endpoints=studio_endpoints(),
-                    max_request_bytes=int(props.get("max_request_size", TORCHSERVE_DEFAULT_MAX_REQUEST)))
+                    max_request_bytes=int(props.get("max_request_size", TORCHSERVE_DEFAULT_MAX_REQUEST)),
+                    max_input_pixels=input_pixel_limits(studio_endpoints()))
+
+
+def input_pixel_limits(endpoints: tuple[str, ...]) -> dict[str, int]:
+    """Each endpoint's ``max_input_pixels`` from archives/<endpoint>/model-config.yaml, where its handler reads it."""
+    limits = {}
+    for name in endpoints:
+        config = yaml.safe_load((ROOT / "archives" / name / "model-config.yaml").read_text())
+        limit = (config.get("handler") or {}).get("max_input_pixels")
+        if limit:
+            limits[name] = int(limit)
+    return limits
+
+
+def image_size(upload: IO[bytes]) -> tuple[int, int] | None:
+    """(width, height) from the image's header alone, or None when Pillow cannot tell (the handler will say why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(upload) as img:
+                return img.size
+    except Exception:  # noqa: BLE001 - any unreadable upload is the handler's to judge
+        return None
+    finally:
+        upload.seek(0)
 
 
 def studio_endpoints() -> tuple[str, ...]:
@@ -109,6 +140,10 @@ def create_app(upstream: Upstream, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> F
         image_field = schema(endpoint)["image_field"]
         if image_field not in request.files:
             return error(400, "MissingImage", f"no photo: send it as the multipart field '{image_field}'")
+        size, limit = image_size(request.files[image_field].stream), upstream.max_input_pixels.get(endpoint)
+        if size and limit and size[0] * size[1] > limit:
+            return error(413, "TooManyPixels", f"the image has {size[0]}x{size[1]} = {size[0] * size[1]} pixels; "
+                                               f"{endpoint} takes at most {limit}")
         return forward(upstream, endpoint)
 
     return app

@@ -6,12 +6,15 @@ import json
 import re
 
 import pytest
+import yaml
+from PIL import Image
 
 from archives.build import endpoints
 from client.auth import TokenSource
 from handlers.options import schema
 from serving.server import ROOT, free_port
-from studio.server import STATIC, Upstream, create_app, ensure_torchserve, studio_endpoints, upstream_from_config
+from studio.server import (STATIC, Upstream, create_app, ensure_torchserve, input_pixel_limits, studio_endpoints,
+                           upstream_from_config)
 from tests.support import decode_png, photo, png_bytes
 
 ORIGIN = "http://localhost"  # the Flask test client's own origin
@@ -72,9 +75,9 @@ def test_the_handlers_json_errors_pass_through_plainly(studio):
     reply = post(studio, "deblur", files={"data": (b"not an image at all", "notes.png")})
     assert reply.status_code == 415
     assert reply.get_json()["type"] == "UnsupportedImage"
-    too_many_pixels = post(studio, "superres", files=photo_file(1700, 1500))  # 2.55 MP > superres's 2.5 MP
-    assert too_many_pixels.status_code == 413
-    assert "limit" in too_many_pixels.get_json()["message"]
+    bad_option = post(studio, "retouch", {"strength": "2"}, photo_file())
+    assert bad_option.status_code == 400 and bad_option.get_json()["type"] == "InvalidOption"
+    assert "strength" in bad_option.get_json()["message"]
 
 
 def test_the_browsers_authorization_header_is_not_forwarded(studio):
@@ -148,6 +151,22 @@ def test_uploads_over_the_limit_are_refused_with_json(offline):
     reply = post(client_for(offline), "superres", files={"data": (b"\0" * 5000, "big.png")})  # limit 4096
     assert reply.status_code == 413
     assert reply.get_json()["type"] == "RequestTooLarge"
+
+
+def test_photos_over_the_endpoints_pixel_limit_are_refused_before_forwarding(offline):
+    upstream = Upstream(offline.inference_url, offline.tokens, offline.endpoints, 67_108_864,
+                        input_pixel_limits(offline.endpoints))
+    big = {"data": (png_bytes(Image.new("RGB", (1700, 1500))), "big.png")}  # 2.55 MP: over superres's 2.5 MP
+    reply = post(client_for(upstream), "superres", files=big)
+    assert reply.status_code == 413 and reply.get_json()["type"] == "TooManyPixels"  # not 502: never forwarded
+    assert post(client_for(upstream), "deblur", files=big).status_code == 502  # deblur takes 16 MP: forwarded
+
+
+def test_the_pixel_limits_are_the_handlers():
+    limits = input_pixel_limits(studio_endpoints())
+    for name in studio_endpoints():
+        config = yaml.safe_load((ROOT / "archives" / name / "model-config.yaml").read_text())
+        assert limits[name] == config["handler"]["max_input_pixels"]
 
 
 def test_the_limit_is_torchserves_max_request_size():
