@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: serve stop test archives install java bench-serve bench-sweep
+.PHONY: serve stop test archives install java bench-serve bench-sweep batch
 
 install: $(STAMP)
 
@@ -49,3 +49,9 @@ bench-serve: $(STAMP) java
 # make bench-sweep [SWEEP="--quick --endpoints superres"]: batching settings per endpoint at 1, 4, 16 clients
 bench-sweep: $(STAMP) java
 	$(PY) -m benchmarks.batching_sweep $(SWEEP)
+
+# make batch IN=photos OUT=restored ENDPOINT=deblur [OPTS="ensemble=true"] [FORMAT=jpeg] [WORKERS=4] [URL=...]:
+# every image under IN through a running `make serve` (or the server at URL), into OUT (resumes: existing outputs are skipped)
+batch: $(STAMP)
+	@test -n "$(IN)" -a -n "$(OUT)" -a -n "$(ENDPOINT)" || { echo "usage: make batch IN=<folder> OUT=<folder> ENDPOINT=<name> [OPTS=\"key=value ...\"] [FORMAT=jpeg] [WORKERS=4]"; exit 2; }
+	$(PY) -m client.batch "$(IN)" "$(OUT)" --endpoint "$(ENDPOINT)" $(foreach o,$(OPTS),--opt "$(o)") $(if $(FORMAT),--format $(FORMAT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(URL),--url $(URL))
