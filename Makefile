@@ -50,6 +50,19 @@ bench-serve: $(STAMP) java
 bench-sweep: $(STAMP) java
 	$(PY) -m benchmarks.batching_sweep $(SWEEP)
 
+# mutation fuzzer, long run: make fuzz N=100000 [LIVE=1: also through a fresh TorchServe]; prints counts per outcome
+N ?= 20000
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.run --n $(N) $(if $(LIVE),--live)
+
+# Locust at a steady rate over every endpoint of a fresh TorchServe: make soak DURATION=2h [RATE=3];
+# failures, p50/p95 per endpoint per minute, worker RSS, log folder size (benchmarks/results/soak*)
+DURATION ?= 10m
+soak: $(STAMP) java
+	$(PY) -m benchmarks.soak --duration $(DURATION) $(if $(RATE),--rate $(RATE))
+
+.PHONY: fuzz soak
+
 # make batch IN=photos OUT=restored ENDPOINT=deblur [OPTS="ensemble=true"] [FORMAT=jpeg] [WORKERS=4] [URL=...]:
 # every image under IN through a running `make serve` (or the server at URL), into OUT (resumes: existing outputs are skipped)
 batch: $(STAMP)

@@ -78,9 +78,13 @@ class PhotoUser(HttpUser):
             with self.client.post(f"/predictions/{endpoint}", data=body, headers={"Authorization": f"Bearer {key}"},
                                   name=f"/predictions/{endpoint}", catch_response=True) as reply:
                 if attempt == 0 and is_token_rejection(reply.status_code, reply.content):
+                    try:
+                        TOKENS.refresh(key)
+                    except RuntimeError as exc:  # no key file, or the token API refused: a failure, said plainly
+                        reply.failure(f"key refused and not renewed: {exc}")
+                        return
                     reply.request_meta["name"] = TOKEN_REFRESH
                     reply.success()
-                    TOKENS.refresh(key)
                     continue
                 if reply.status_code != 200 or not reply.headers.get("Content-Type", "").startswith("image/"):
                     reply.failure(f"{reply.status_code}: {reply.text[:200]}")
