@@ -10,7 +10,7 @@ import pytest
 from archives.build import endpoints
 from tests.fuzz.run import fuzz_live, sample_cases
 
-PER_ENDPOINT = int(os.environ.get("FUZZ_LIVE_N", "32"))
+PER_ENDPOINT = int(os.environ.get("FUZZ_LIVE_N", "48"))
 
 
 @pytest.mark.parametrize("endpoint", endpoints())

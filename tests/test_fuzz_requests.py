@@ -25,7 +25,7 @@ from tests.fuzz.run import fuzz_handler, sample_cases
 from tests.support import handler_for
 
 ENDPOINTS = endpoints()
-EXAMPLES = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "200")), deadline=None,
+EXAMPLES = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PHOTO = corpus()["png-RGB"]  # 21x13, colour
 HEIGHT, WIDTH = expected_size("png-RGB")
@@ -163,6 +163,6 @@ def test_any_fields_and_headers_become_a_request_or_a_4xx(request_parts):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_batches_of_fuzzed_and_valid_files_get_images_or_json_4xx(endpoint):
-    tally = fuzz_handler(handler(endpoint), sample_cases(int(os.environ.get("FUZZ_HANDLER_N", "45")), seed=len(endpoint)))
+    tally = fuzz_handler(handler(endpoint), sample_cases(int(os.environ.get("FUZZ_HANDLER_N", "60")), seed=len(endpoint)))
     assert not tally.crashes, tally.report(endpoint)
     assert tally.counts["image"] > 0 and len(tally.counts) > 2
