@@ -80,6 +80,8 @@ class Option:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON: {exc}") from None
+        except RecursionError:  # "[[[[..." nested deeper than the parser's stack: a bad value, not a server fault
+            raise ValueError("JSON nested too deeply") from None
         if self.check is not None:
             self.check(value)
         return value
