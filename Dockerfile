@@ -1,18 +1,43 @@
-# restoration-serve on CPU: TorchServe with the five restoration models.
+# restoration-serve: one image for CPU and GPU (README, "Deployment").
 #   docker build -t restoration-serve .
-#   docker run --rm -p 127.0.0.1:8080:8080 restoration-serve
-# The API token is printed in the container log (and lives in /srv/restoration-serve/.serve/key_file.json).
+#   docker run --rm -p 127.0.0.1:8080:8080 restoration-serve                 # CPU
+#   docker run --rm --gpus all -p 127.0.0.1:8080:8080 restoration-serve      # GPU, NVIDIA container runtime
+# The inference token is printed once in the log, or supplied: -e TS_TOKEN=... or a file named by TS_TOKEN_FILE.
+# Inside the container the APIs listen on the container's interface: publish them on 127.0.0.1 as above.
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless make \
+
+# Debian's security updates replace package versions within bookworm, so pinned versions would stop
+# the image from building; the base image's tag pins the release.
+# hadolint ignore=DL3008
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless nginx tini \
     && rm -rf /var/lib/apt/lists/*
+
+# The GPU path needs nothing else: PyPI's torch wheels carry CUDA, TorchServe counts the GPUs the NVIDIA
+# runtime mounts (nvidia-smi, or CUDA_VISIBLE_DEVICES) and gives each worker one.
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/srv/restoration-serve/.venv/bin:$PATH \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    HOME=/tmp
 WORKDIR /srv/restoration-serve
+
+# A CPU-only image, a few GB smaller: --build-arg PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG PIP_EXTRA_INDEX_URL=
 COPY requirements.txt .
-RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt \
-    && touch .venv/.installed-requirements
+RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt
+
 COPY . .
-RUN make archives
-# Inside the container the APIs must listen on the container's interface; publish them on the
-# host's loopback only (-p 127.0.0.1:8080:8080) to keep the bundle's loopback-only default.
-RUN sed -i 's#http://127.0.0.1:#http://0.0.0.0:#' config.properties
-EXPOSE 8080 8081 8082
-CMD ["sh", "-c", "make serve && tail -F .serve/logs/ts_log.log"]
+# Models are built into the image: nothing is fetched or built when a container starts.
+RUN .venv/bin/python archives/build.py \
+    && groupadd --system --gid 10001 serve \
+    && useradd --system --uid 10001 --gid serve --no-create-home --shell /usr/sbin/nologin serve
+
+# Code and models stay root-owned and read-only; the server writes only under /tmp (the state folder).
+USER 10001:10001
+EXPOSE 8080 8082
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5m --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/ping', timeout=4)"]
+# tini reaps the processes TorchServe's launcher leaves behind and passes signals on.
+ENTRYPOINT ["tini", "--", "python", "-m", "deploy.container.entrypoint"]

@@ -68,3 +68,14 @@ soak: $(STAMP) java
 batch: $(STAMP)
 	@test -n "$(IN)" -a -n "$(OUT)" -a -n "$(ENDPOINT)" || { echo "usage: make batch IN=<folder> OUT=<folder> ENDPOINT=<name> [OPTS=\"key=value ...\"] [FORMAT=jpeg] [WORKERS=4]"; exit 2; }
 	$(PY) -m client.batch "$(IN)" "$(OUT)" --endpoint "$(ENDPOINT)" $(foreach o,$(OPTS),--opt "$(o)") $(if $(FORMAT),--format $(FORMAT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(URL),--url $(URL))
+
+# the README's capacity table from benchmarks/results/serve_latency.json (after `make bench-serve` on a quiet machine)
+capacity: $(STAMP)
+	$(PY) -m benchmarks.capacity --write-readme
+
+# lint the Dockerfile (hadolint) and validate the compose, Grafana, Kubernetes and KServe files offline;
+# `make test` runs these too (tests/test_deploy.py), plus live checks of the container's entrypoint
+deploy-check: $(STAMP)
+	$(PY) -m pytest tests/test_deploy.py -k "not test_container"
+
+.PHONY: capacity deploy-check
