@@ -9,11 +9,11 @@ this handler only validates the guidance and lays it out as tensors.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-from image_handler import ImageHandler, Request
+from image_handler import ImageHandler
 from image_io import DecodedImage, RequestError, decode
 from options import options_for
 
@@ -21,32 +21,25 @@ Hint = tuple[int, int, tuple[int, int, int]]  # (y, x, (r, g, b))
 
 
 class ColorizeHandler(ImageHandler):
-    @dataclass
-    class GuidedRequest(Request):
-        """Nested: TorchServe wants exactly one class at the top of a handler module."""
-
-        reference: DecodedImage | None = None
-        hints: list[Hint] = field(default_factory=list)
-
     options = options_for("colorize")
     keep_grayscale = False  # the point is to answer a grayscale photo in colour
 
-    def parse_request(self, raw: dict, headers: dict[str, bytes] | None = None) -> GuidedRequest:
-        req = super().parse_request(raw, headers)
+    def check_options(self, options: dict[str, Any], image: DecodedImage) -> dict[str, Any]:
+        """``reference`` decoded (a colour image), ``hints`` placed inside the photo as (y, x, rgb) tuples."""
         reference = None
-        if req.options["reference"] is not None:
+        if options["reference"] is not None:
             try:
                 limit = self.config.get("max_reference_pixels", self.config["max_input_pixels"])
-                reference = decode(req.options["reference"], int(limit))
+                reference = decode(options["reference"], int(limit))
             except RequestError as err:
                 raise RequestError(err.code, err.kind, f"reference: {err.message}") from None
             if reference.grayscale:
                 raise RequestError(400, "GrayscaleReference", "reference: the image has no colour to transfer")
-        hints = self.place_hints(req.options["hints"] or [], *req.image.size)
-        return self.GuidedRequest(req.image, req.options, reference, hints)
+        hints = self.place_hints(options["hints"] or [], *image.size)
+        return {**options, "reference": reference, "hints": hints}
 
     @staticmethod
-    def place_hints(hints: list[dict], height: int, width: int) -> list[Hint]:
+    def place_hints(hints: list[dict], height: int, width: int) -> tuple[Hint, ...]:
         """Hints (their JSON shape already checked by the option) inside the image, or a 400."""
         placed = []
         for i, hint in enumerate(hints):
@@ -54,19 +47,25 @@ class ColorizeHandler(ImageHandler):
             if not (0 <= x < width and 0 <= y < height):
                 raise RequestError(400, "InvalidHints", f"hint {i}: ({x}, {y}) lies outside the {width}x{height} image")
             placed.append((y, x, tuple(hint["rgb"])))
-        return placed
+        return tuple(placed)  # hashable: requests with the same hints may share a batch
 
-    def restore(self, x: torch.Tensor, request: Request) -> torch.Tensor:
-        """``x`` is a batch of automatic requests, or one guided request (see ``batch_key``)."""
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        """The module does its own working-size/patch inference (metadata ``large_image: model``);
+        ``x`` is a batch sharing the same guidance (see ``Request.batch_key``)."""
         n, _, h, w = x.shape
-        hint_rgb = torch.zeros(n, 3, h, w, device=x.device)
-        mask = torch.zeros(n, 1, h, w, device=x.device)
-        for y, xx, rgb in request.hints:
+        hint_rgb, mask = torch.zeros(n, 3, 1, 1, device=x.device), torch.zeros(n, 1, 1, 1, device=x.device)
+        if options["hints"]:
+            hint_rgb, mask = hint_rgb.repeat(1, 1, h, w), mask.repeat(1, 1, h, w)
+        for y, xx, rgb in options["hints"]:
             hint_rgb[:, :, y, xx] = torch.tensor(rgb, dtype=torch.float32, device=x.device) / 255.0
             mask[:, :, y, xx] = 1.0
-        if request.reference is not None:
-            ref = torch.from_numpy(request.reference.rgb).to(x.device).permute(2, 0, 1)[None].float() / 255.0
+        hint_rgb, mask = hint_rgb.expand(n, 3, h, w), mask.expand(n, 1, h, w)  # no hints: no full-size zeros
+        reference: DecodedImage | None = options["reference"]
+        if reference is not None:
+            ref = torch.from_numpy(reference.rgb).to(x.device).permute(2, 0, 1)[None].float() / 255.0
             has_ref = torch.ones(n, device=x.device)
         else:
             ref, has_ref = torch.zeros(n, 3, 1, 1, device=x.device), torch.zeros(n, device=x.device)
-        return self.model(x.float(), hint_rgb, mask, ref.expand(n, -1, -1, -1), has_ref, request.options["mode"])
+        out = self.model(x.float(), hint_rgb, mask, ref.expand(n, -1, -1, -1), has_ref, options["mode"])
+        return out.float().clamp_(0, 1)

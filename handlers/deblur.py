@@ -6,23 +6,19 @@ averages the model over the 8 flips/rotations of the input (8x the time).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from image_handler import ImageHandler, Request
+from image_handler import ImageHandler
 from options import options_for
 from self_ensemble import self_ensemble
 
 
 class DeblurHandler(ImageHandler):
-    pad_multiple = 2  # the stride-2 conv: tiles must start on the same grid as the whole image
     options = options_for("deblur")
 
-    def load_model(self, path: str) -> torch.jit.ScriptModule:
-        model = super().load_model(path)
-        self.receptive_field = (int(model.receptive_field) + 1) // 2  # the base wants one side
-        return model
-
-    def infer(self, x: torch.Tensor, request: Request) -> torch.Tensor:
-        if not request.options["ensemble"]:
+    def forward(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        if not options["ensemble"]:
             return self.model(x)
         return self_ensemble(self.model, x).to(x.dtype)

@@ -1,26 +1,34 @@
 """TorchServe handler for ``enhance``: FiLM² light-bleed removal (glow, flare, veiling glare).
 
-Same-size output for any input size: the TorchScript model pads to its encoder stride and crops
-back itself, and runs on the whole image; only photos past the tile size (a memory budget) run
-in overlapping tiles. ``decoder=main|light`` answers with one decoder's estimate instead of the
-0.5/0.5 ensemble (the ablation of the original work, for inspection).
+Same-size output for any input size. A photo that fits one tile runs whole (the module pads to its
+encoder stride and takes its FiLM condition from the photo itself, or from a copy downscaled to the
+module's ``condition_side`` when larger). A photo past the tile size (a memory budget) gets that
+condition once and every overlapping tile is decoded under it, so it gets one global correction,
+as untiled. ``decoder=main|light`` answers with one decoder's estimate instead of the 0.5/0.5
+ensemble (the ablation of the original work, for inspection).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from image_handler import ImageHandler, Request
+from image_handler import ImageHandler
 from options import options_for
+from tiling import tiles
 
 
 class EnhanceHandler(ImageHandler):
-    pad_multiple = 16  # the encoder's stride: tiles must sample the same grid as the whole image
-    receptive_field = 96  # glow tails are long; beyond this, global FiLM conditioning covers the rest
     options = options_for("enhance")
 
-    def infer(self, x: torch.Tensor, request: Request) -> torch.Tensor:
-        decoder = request.options["decoder"]
-        if decoder == "ensemble":
-            return self.model(x)
-        main, light = self.model.branches(x)
-        return main if decoder == "main" else light
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        if tiles(x.shape, self.metadata, int(self.config["tile"])):
+            options = {**options, "condition": self.model.global_condition(x)}  # once per photo, for all its tiles
+        return super().predict(x, options)
+
+    def forward(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        condition = options.get("condition")
+        main, light = self.model.branches(x) if condition is None else self.model.conditioned(x, *condition)
+        decoder = options["decoder"]
+        return 0.5 * main + 0.5 * light if decoder == "ensemble" else (main if decoder == "main" else light)

@@ -1,37 +1,59 @@
-"""Shared TorchServe handler for image-to-image models.
+"""Shared TorchServe handler for image-to-image models: a request's stages, in the order they run.
 
-It owns everything but the model: request parsing (raw body, or multipart ``data`` plus
-option fields, or query parameters), validation with a JSON 4xx per bad request, decoding,
-batching of same-size inputs, tiled inference for large inputs, encoding, and metrics.
-A model handler subclasses it and sets a few class attributes (``scale``, ``pad_multiple``,
-``receptive_field``, ``options``) or overrides :meth:`infer`.
+1. **decode**: fields and options parsed and validated (handlers/options.py), the image decoded;
+   a bad request gets its own JSON 4xx here and goes no further.
+2. **batch**: requests of the same size and options stacked into one tensor on the model's device.
+3. **predict**: the model on that tensor, padded to its stride and, for a large image, in
+   overlapping tiles (handlers/tiling.py ``run``), as the metadata stored in the TorchScript
+   file says (handlers/model_metadata.py).
+4. **encode**: each output to 8 bits and to the asked format.
 
+Each stage is timed and counted per model at the metrics API (``/metrics``, Prometheus):
+``DecodeMs``, ``BatchMs``, ``PredictMs`` and ``EncodeMs`` are cumulative milliseconds (divide their
+increase by ``ts_inference_requests_total``'s for a mean per request). Queue time is TorchServe's own
+``ts_queue_latency_microseconds``: the frontend hands a worker no enqueue time, so a handler cannot
+measure it.
+
+No exception leaves :meth:`ImageHandler.handle`: whatever goes wrong with one request answers that
+request alone with JSON (``RequestError``'s 4xx when the input is at fault, 500 ``InternalError``
+otherwise), logged with TorchServe's request id; the rest of the batch is answered normally.
+
+A model handler subclasses :class:`ImageHandler`, declares its ``options`` and overrides
+:meth:`forward` (the model on one padded tile) or :meth:`predict`. Another handler can run one
+model's predict stage on its own: ``options = h.parse_options({...})``, ``options =
+h.check_options(options, image)``, ``h.predict(h.to_batch([image]), options)``.
 Settings come from the ``handler:`` section of the archive's model-config.yaml. TorchServe loads a
 handler module's one top-level class, so a model handler defines exactly one (nest any helpers).
 """
 from __future__ import annotations
 
+import ctypes
+import json
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from image_io import DecodedImage, RequestError, decode, encode
+from model_metadata import ModelMetadata, load
 from options import COMMON, Option
-from tiling import run_padded, run_tiled
+from tiling import run
 
 logger = logging.getLogger(__name__)
 IMAGE_FIELDS = ("data", "body")  # multipart field / raw body, as TorchServe names them
+STAGES = ("Decode", "Batch", "Predict", "Encode")  # metric names: <stage>Ms
+LARGE_OUTPUT_PIXELS = 4_000_000  # from this size on, a batch's buffers are unmapped when freed (see _allocator)
 DEFAULTS: dict[str, Any] = {
     "max_input_pixels": 40_000_000,  # 12 MP photos and 4K frames with room to spare
     "max_output_pixels": 40_000_000,
     "max_response_bytes": 134_217_728,  # keep equal to max_response_size in config.properties
-    "tile": 512,  # input pixels per tile side; 0 disables tiling
+    "tile": 512,  # input pixels per tile side (tiled models); 0 disables tiling
     "threads": 2,
     "half_on_cuda": True,
 }
@@ -42,27 +64,68 @@ class Request:
     """One decoded, validated request."""
 
     image: DecodedImage
-    options: dict[str, Any]  # every declared option: the value sent, or its default
+    options: dict[str, Any]  # every declared option: the value sent (checked against the image), or its default
 
     def batch_key(self) -> tuple:
-        """Requests with equal keys run as one batch; one carrying a document or a file (guidance) runs alone."""
-        if any(isinstance(v, (bytes, list, dict)) for v in self.options.values()):
+        """Requests with equal keys run as one batch; one whose options cannot be compared (a decoded
+        reference image, say) runs alone."""
+        key = (self.image.size, tuple(sorted(self.options.items())))
+        try:
+            hash(key)
+        except TypeError:
             return (id(self),)
-        return (self.image.size, tuple(sorted(self.options.items())))
+        return key
+
+
+class _Allocator:
+    """glibc's threshold above which a buffer gets its own mmap, returned to the system when freed.
+
+    Below it, buffers come from heap arenas that glibc rarely gives back, and it raises the threshold
+    itself up to 32 MiB. On a large photo each stage's differently sized tensors then pile up: measured
+    on a 12 MP enhance request, 1.68 GiB above idle with the default and 0.87 GiB with 1 MiB buffers
+    mapped apart (tile 1024). Small photos keep the heap: mapping every buffer costs page faults,
+    +70% on a 512 px enhance request. Until its first large photo a worker keeps glibc's defaults;
+    after it, the fixed values glibc's dynamic ones converge to. A no-op without glibc's ``mallopt``."""
+
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    HEAP = 32 << 20  # glibc's own ceiling for the threshold: what a warmed-up worker has anyway
+    MAPPED = 1 << 20
+    TRIM = 2 * HEAP  # glibc's dynamic pairing; a fixed threshold would otherwise leave it at 128 KiB (slow)
+
+    def __init__(self) -> None:
+        try:
+            self.mallopt = ctypes.CDLL("libc.so.6").mallopt
+        except (OSError, AttributeError):
+            self.mallopt = None
+
+    def set(self, threshold: int) -> None:
+        if self.mallopt is not None:
+            self.mallopt(self.M_MMAP_THRESHOLD, threshold)
+            self.mallopt(self.M_TRIM_THRESHOLD, self.TRIM)
+
+    @contextmanager
+    def mapped(self, large: bool) -> Iterator[None]:
+        """Large buffers mapped apart inside the block when ``large``."""
+        if not large:
+            yield
+            return
+        self.set(self.MAPPED)
+        try:
+            yield
+        finally:
+            self.set(self.HEAP)
 
 
 class ImageHandler:
-    """Base handler: subclasses describe the model's geometry and options."""
+    """Base handler: the stages; subclasses bring the model's options and forward pass."""
 
-    scale: int = 1  # output size / input size
-    pad_multiple: int = 1  # the model needs H and W divisible by this
-    receptive_field: int = 16  # input pixels of context each output pixel needs, one side
     options: tuple[Option, ...] = COMMON  # every option the endpoint accepts (handlers/options.py)
     keep_grayscale: bool = True  # answer a grayscale upload in grayscale
 
     def __init__(self) -> None:
         self.initialized = False
         self.model: torch.jit.ScriptModule | None = None
+        self.metadata: ModelMetadata | None = None  # the model's geometry, read with its weights
         self.context = None
 
     # ---- TorchServe entry points -------------------------------------------------------
@@ -72,32 +135,44 @@ class ImageHandler:
         cfg.update((getattr(context, "model_yaml_config", None) or {}).get("handler", {}) or {})
         self.config = cfg
         torch.set_num_threads(int(cfg["threads"]))
+        self.allocator = _Allocator()
         self.device = self._pick_device(context)
         self.half = self.device.type == "cuda" and bool(cfg["half_on_cuda"])
         model_dir = context.system_properties.get("model_dir")
-        weights = os.path.join(model_dir, context.manifest["model"]["serializedFile"])
-        self.model = self.load_model(weights)
+        self.model, self.metadata = self.load_model(os.path.join(model_dir, context.manifest["model"]["serializedFile"]))
         self.initialized = True
-        logger.info("%s ready on %s (half=%s, threads=%s)", type(self).__name__, self.device, self.half, cfg["threads"])
+        logger.info("%s ready on %s (half=%s, threads=%s, %s)", type(self).__name__, self.device, self.half,
+                    cfg["threads"], self.metadata)
 
     def handle(self, data: list[dict], context) -> list[bytes]:
-        """Answer every request of a batch; a bad one gets its own 4xx, the others still run."""
+        """Answer every request of a batch: decode, batch, predict, encode. Never raises."""
         self.context = context
-        responses: list[bytes | None] = [None] * len(data)
-        parsed: dict[int, Request] = {}
+        replies: list[bytes | None] = [None] * len(data)
+        timings = dict.fromkeys(STAGES, 0.0)
+        try:
+            with self._timed(timings, "Decode"):
+                requests = self.decode_stage(data, replies)
+            for indices in self.groups(requests):
+                self.answer_group(indices, [requests[i] for i in indices], replies, timings)
+            self._record(timings, requests.values())
+        except Exception:  # noqa: BLE001 - a bug in the stages must not fail the worker or the others
+            logger.exception("the batch failed outside any one request")
+        for idx, reply in enumerate(replies):
+            if reply is None:
+                replies[idx] = self._error(idx, RequestError(500, "InternalError", "the server failed on this request"))
+        return replies
+
+    # ---- 1. decode ---------------------------------------------------------------------
+    def decode_stage(self, data: list[dict], replies: list) -> dict[int, Request]:
+        """Each raw request parsed and decoded; a failing one gets its error reply instead."""
+        requests: dict[int, Request] = {}
         for idx, raw in enumerate(data):
             try:
-                parsed[idx] = self.parse_request(raw, self._option_headers(context, idx))
-            except RequestError as err:
-                responses[idx] = self._error(idx, err)
-        groups: dict[tuple, list[int]] = {}
-        for idx, req in parsed.items():
-            groups.setdefault(req.batch_key(), []).append(idx)
-        for indices in groups.values():
-            self._answer_group(indices, [parsed[i] for i in indices], responses)
-        return responses
+                requests[idx] = self.parse_request(raw, self._option_headers(idx))
+            except Exception as exc:  # noqa: BLE001 - any failure answers this request alone
+                replies[idx] = self._failure(idx, exc, "decoding")
+        return requests
 
-    # ---- request parsing ---------------------------------------------------------------
     def parse_request(self, raw: dict, headers: dict[str, bytes] | None = None) -> Request:
         """``raw`` is TorchServe's dict of body/form fields; ``headers`` are options sent as X-<Option> headers."""
         fields = {str(k): (v if isinstance(v, (bytes, bytearray)) else str(v).encode()) for k, v in raw.items()}
@@ -113,7 +188,7 @@ class ImageHandler:
         options = self.parse_options({**(headers or {}), **{k: v for k, v in fields.items() if k in declared}})
         image = decode(bytes(fields[images[0]]), int(self.config["max_input_pixels"]))
         self.check_output_size(*image.size)
-        return Request(image, options)
+        return Request(image, self.check_options(options, image))
 
     def parse_options(self, given: dict[str, bytes]) -> dict[str, Any]:
         """Every declared option: parsed from ``given`` (name -> raw value) or its default."""
@@ -128,8 +203,12 @@ class ImageHandler:
                 raise RequestError(400, option.error, f"invalid value for '{option.name}': {exc}") from None
         return options
 
+    def check_options(self, options: dict[str, Any], image: DecodedImage) -> dict[str, Any]:
+        """Model options that need the image to be checked or prepared (default: none). Raises RequestError."""
+        return options
+
     def check_output_size(self, height: int, width: int) -> None:
-        out_h, out_w = height * self.scale, width * self.scale
+        out_h, out_w = height * self.metadata.scale, width * self.metadata.scale
         limit = int(self.config["max_output_pixels"])
         if out_h * out_w > limit:
             raise RequestError(413, "OutputTooLarge", f"the output would be {out_w}x{out_h} pixels; the limit is {limit}")
@@ -138,62 +217,83 @@ class ImageHandler:
             raise RequestError(413, "OutputTooLarge",
                                f"the output would be {out_w}x{out_h} pixels, too large for the server's response limit")
 
-    # ---- inference ---------------------------------------------------------------------
-    def load_model(self, path: str) -> torch.jit.ScriptModule:
-        model = torch.jit.load(path, map_location=self.device).eval()
+    # ---- 2. batch ----------------------------------------------------------------------
+    @staticmethod
+    def groups(requests: dict[int, Request]) -> list[list[int]]:
+        """Indices of the requests that run together (same batch key), in arrival order."""
+        groups: dict[tuple, list[int]] = {}
+        for idx, req in requests.items():
+            groups.setdefault(req.batch_key(), []).append(idx)
+        return list(groups.values())
+
+    def to_batch(self, images: list[DecodedImage]) -> torch.Tensor:
+        """Same-size images as one [N, 3, H, W] tensor in [0, 1] on the model's device (half on CUDA)."""
+        pixels = images[0].rgb[None] if len(images) == 1 else np.stack([im.rgb for im in images])  # no copy for one
+        x = torch.from_numpy(pixels).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        return x.half().contiguous(memory_format=torch.channels_last) if self.half else x
+
+    # ---- 3. predict --------------------------------------------------------------------
+    def load_model(self, path: str) -> tuple[torch.jit.ScriptModule, ModelMetadata]:
+        model, metadata = load(path, map_location=self.device)
+        model = model.eval()
         if self.half:
             model = model.half().to(memory_format=torch.channels_last)
-        return model
-
-    def infer(self, x: torch.Tensor, request: Request) -> torch.Tensor:
-        """Model output for a padded batch [N, 3, H, W] in [0, 1]. Override for options/ensembles."""
-        return self.model(x)
-
-    def restore(self, x: torch.Tensor, request: Request) -> torch.Tensor:
-        """Full-size output for [N, 3, H, W], tiled when the input exceeds the tile size."""
-        model = lambda t: self.infer(t, request)  # noqa: E731
-        tile = int(self.config["tile"])
-        if tile <= 0:
-            return run_padded(model, x, self.pad_multiple, self.scale)
-        overlap = self._round_up(2 * self.receptive_field)
-        return run_tiled(model, x, self._round_up(max(tile, overlap)), overlap, self.pad_multiple, self.scale)
+        return model, metadata
 
     @torch.inference_mode()
-    def run_batch(self, requests: list[Request]) -> torch.Tensor:
-        x = torch.stack([torch.from_numpy(r.image.rgb) for r in requests]).to(self.device)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        if self.half:
-            x = x.half().contiguous(memory_format=torch.channels_last)
-        return self.restore(x, requests[0]).float().clamp_(0, 1)
+    def predict(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        """Output [N, 3, H * scale, W * scale] in [0, 1] (float32) for a batch ``x`` from :meth:`to_batch`."""
+        out = run(lambda t: self.forward(t, options), x, self.metadata, int(self.config["tile"]))
+        return out.float().clamp_(0, 1)
+
+    def forward(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        """The model on a padded batch or tile [N, 3, h, w]. Override for model options and ensembles."""
+        return self.model(x)
+
+    # ---- 4. encode ---------------------------------------------------------------------
+    def encode_one(self, idx: int, request: Request, out: torch.Tensor) -> bytes:
+        """One output [3, H, W] in [0, 1] as the asked format; sets the reply's content type."""
+        rgb = out.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+        body, content_type = encode(rgb, self._output_alpha(request.image, rgb.shape[:2]),
+                                    request.image.grayscale and self.keep_grayscale,
+                                    request.options["format"], request.options["quality"])
+        self.context.set_response_content_type(idx, content_type)
+        return body
+
+    # ---- the stages for one group ------------------------------------------------------
+    def answer_group(self, indices: list[int], requests: list[Request], replies: list,
+                     timings: dict[str, float]) -> None:
+        height, width = requests[0].image.size
+        with self.allocator.mapped(len(requests) * height * width * self.metadata.scale ** 2 >= LARGE_OUTPUT_PIXELS):
+            self._run_group(indices, requests, replies, timings)
+
+    @torch.inference_mode()
+    def _run_group(self, indices: list[int], requests: list[Request], replies: list,
+                   timings: dict[str, float]) -> None:
+        """Batch, predict and encode one group; a failure answers its requests, never the worker."""
+        try:
+            with self._timed(timings, "Batch"):
+                x = self.to_batch([r.image for r in requests])
+            with self._timed(timings, "Predict"):
+                out = self.predict(x, requests[0].options)
+            del x  # the input batch is not needed while encoding
+        except Exception as exc:  # noqa: BLE001 - a model failure answers this group, not the worker
+            for idx in indices:
+                replies[idx] = self._failure(idx, exc, "inference")
+            return
+        with self._timed(timings, "Encode"):
+            for i, (idx, request) in enumerate(zip(indices, requests)):
+                try:
+                    replies[idx] = self.encode_one(idx, request, out[i])
+                except Exception as exc:  # noqa: BLE001
+                    replies[idx] = self._failure(idx, exc, "encoding")
 
     # ---- helpers -----------------------------------------------------------------------
-    def _answer_group(self, indices: list[int], requests: list[Request], responses: list) -> None:
-        started = time.perf_counter()
-        try:
-            out = self.run_batch(requests)
-        except RequestError as err:
-            for idx in indices:
-                responses[idx] = self._error(idx, err)
-            return
-        except Exception:  # noqa: BLE001 - a model failure must not kill the worker
-            logger.exception("inference failed")
-            for idx in indices:
-                responses[idx] = self._error(idx, RequestError(500, "InferenceError", "the model failed on this input"))
-            return
-        arrays = out.mul(255.0).round_().byte().permute(0, 2, 3, 1).cpu().numpy()
-        for idx, req, rgb in zip(indices, requests, arrays):
-            body, content_type = encode(rgb, self._output_alpha(req.image, rgb.shape[:2]),
-                                        req.image.grayscale and self.keep_grayscale,
-                                        req.options["format"], req.options["quality"])
-            responses[idx] = body
-            self.context.set_response_content_type(idx, content_type)
-        self._record(requests, time.perf_counter() - started)
-
-    def _option_headers(self, context, idx: int) -> dict[str, bytes]:
+    def _option_headers(self, idx: int) -> dict[str, bytes]:
         """Options sent as ``X-Format: webp`` style headers: TorchServe 0.12 does not pass query strings to handlers."""
         names = {option.header.lower(): option.name for option in self.options if option.header}
         try:
-            headers = context.get_all_request_header(idx)
+            headers = self.context.get_all_request_header(idx)
         except (AttributeError, IndexError, KeyError, TypeError):
             return {}
         return {names[k.lower()]: str(v).encode() for k, v in headers.items() if k.lower() in names}
@@ -208,22 +308,43 @@ class ImageHandler:
         alpha = F.interpolate(alpha, size=size, mode="bicubic", align_corners=False)
         return alpha.clamp_(0, 255).round_().byte()[0, 0].numpy()
 
-    def _error(self, idx: int, err: RequestError) -> bytes:
-        if self.context is not None:
-            self.context.set_response_status(err.code, err.message, idx)
-            self.context.set_response_content_type(idx, "application/json")
-        return err.to_json()
+    def _request_id(self, idx: int) -> str | None:
+        try:
+            return self.context.get_request_id(idx)
+        except (AttributeError, KeyError, TypeError):
+            return None
 
-    def _record(self, requests: list[Request], seconds: float) -> None:
+    def _failure(self, idx: int, exc: Exception, stage: str) -> bytes:
+        """The reply for a request that failed in ``stage``: its own 4xx, or a logged 500."""
+        if isinstance(exc, RequestError):
+            logger.info("request %s: %d %s: %s", self._request_id(idx), exc.code, exc.kind, exc.message)
+            return self._error(idx, exc)
+        logger.exception("request %s failed while %s", self._request_id(idx), stage)
+        return self._error(idx, RequestError(500, "InternalError", f"the server failed while {stage} this request"))
+
+    def _error(self, idx: int, err: RequestError) -> bytes:
+        self.context.set_response_status(err.code, err.message, idx)
+        self.context.set_response_content_type(idx, "application/json")
+        return json.dumps({**json.loads(err.to_json()), "request_id": self._request_id(idx)}).encode()
+
+    @contextmanager
+    def _timed(self, timings: dict[str, float], stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            timings[stage] += (time.perf_counter() - started) * 1000.0
+
+    def _record(self, timings: dict[str, float], requests) -> None:
+        """Per-model counters at /metrics: milliseconds in each stage, and megapixels in."""
         metrics = getattr(self.context, "metrics", None)
         if metrics is None:
             return
+        for stage, ms in timings.items():
+            metrics.add_metric(f"{stage}Ms", ms, "ms", dimensions=[])
         megapixels = sum(r.image.size[0] * r.image.size[1] for r in requests) / 1e6
-        metrics.add_counter("MegapixelsProcessed", megapixels)
-        logger.debug("%d image(s), %.2f MP in %.2fs", len(requests), megapixels, seconds)
-
-    def _round_up(self, value: int) -> int:
-        return -(-value // self.pad_multiple) * self.pad_multiple
+        metrics.add_counter("MegapixelsProcessed", megapixels, dimensions=[])
+        logger.debug("stages (ms): %s", {k: round(v, 1) for k, v in timings.items()})
 
     @staticmethod
     def _pick_device(context) -> torch.device:

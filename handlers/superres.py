@@ -1,9 +1,12 @@
-"""TorchServe handler for ``superres``: ESPCN x4 super-resolution (sub-pixel CNN)."""
+"""TorchServe handler for ``superres``: ESPCN x4 super-resolution (sub-pixel CNN).
+
+Scale and receptive field come from the TorchScript file; large inputs run in overlapping tiles.
+"""
 from __future__ import annotations
 
 from image_handler import ImageHandler
+from options import options_for
 
 
 class SuperResHandler(ImageHandler):
-    scale = 4
-    receptive_field = 6  # 5x5 + four 3x3 convs at low resolution: 2 + 4 * 1 pixels each side
+    options = options_for("superres")

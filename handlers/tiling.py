@@ -1,4 +1,5 @@
-"""Padding to a multiple and overlapping-tile inference with seamless blending.
+"""How a model runs on a batch (:func:`run`: the one place that decides tiling), padding to a
+multiple, and overlapping-tile inference with seamless blending.
 
 Tiles of ``tile`` input pixels are run with ``overlap`` extra pixels of context on each
 side. Neighbouring tiles are cross-faded over the middle ``overlap`` pixels of their shared
@@ -8,12 +9,41 @@ its tile's edge: with ``overlap >= 2 * receptive field`` the result equals until
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch.nn import functional as F
 
+from model_metadata import ModelMetadata
+
 Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+def run(model: Model, x: torch.Tensor, metadata: ModelMetadata, tile: int) -> torch.Tensor:
+    """``model`` on [N, C, H, W] as its metadata says: in overlapping tiles when :func:`tiles` says so,
+    else on the whole image; always padded to its stride and cropped back to ``scale`` x the input size."""
+    if not tiles(x.shape, metadata, tile):
+        return run_padded(model, x, metadata.stride, metadata.scale)
+    tile, overlap = _tile_and_overlap(metadata, tile)
+    return run_tiled(model, x, tile, overlap, metadata.stride, metadata.scale)
+
+
+def tiles(shape: Sequence[int], metadata: ModelMetadata, tile: int) -> bool:
+    """Whether an input of ``shape`` [..., H, W] runs in tiles of ``tile`` input pixels (0: never)."""
+    if metadata.large_image != "tiles" or tile <= 0:
+        return False
+    tile, overlap = _tile_and_overlap(metadata, tile)
+    return shape[-2] > tile + overlap or shape[-1] > tile + overlap
+
+
+def _tile_and_overlap(metadata: ModelMetadata, tile: int) -> tuple[int, int]:
+    """Both on the model's stride grid; the overlap covers the receptive field on both sides."""
+    overlap = round_up(2 * metadata.context, metadata.stride)
+    return round_up(max(tile, overlap), metadata.stride), overlap
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -55,7 +85,7 @@ def run_tiled(model: Model, x: torch.Tensor, tile: int, overlap: int, multiple: 
     tile samples the same grid as the whole image would; ``tile >= overlap``.
     """
     n, _, h, w = x.shape
-    if h <= tile + overlap and w <= tile + overlap:
+    if h <= tile + overlap and w <= tile + overlap:  # one tile would hold it all
         return run_padded(model, x, multiple, scale)
     out = weight_sum = None
     for core_y, y0, y1 in _windows(h, tile, overlap):
@@ -69,4 +99,4 @@ def run_tiled(model: Model, x: torch.Tensor, tile: int, overlap: int, multiple: 
             mask = wy[:, None] * wx[None, :]
             out[..., y0 * scale:y1 * scale, x0 * scale:x1 * scale] += piece * mask
             weight_sum[y0 * scale:y1 * scale, x0 * scale:x1 * scale] += mask
-    return out / weight_sum
+    return out.div_(weight_sum)  # in place: a second full-size output would double the peak

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import json
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from tests.support import decode_png, handler_for, photo, png_bytes, run_handler
 
@@ -104,3 +108,80 @@ def test_tiled_handler_output_matches_untiled():
     [(_, _, whole)] = run_handler(handler_for("superres", tile=0), [{"body": img}])
     diff = np.abs(np.asarray(decode_png(tiled), int) - np.asarray(decode_png(whole), int))
     assert diff.max() <= 1  # under 1/255 before 8-bit rounding
+
+
+# ---- no exception leaves handle() (issue 10) ------------------------------------------------------------
+def _faulty(base, fail_when):
+    """The real superres handler, with a fault injected where ``fail_when(stage, value)`` says."""
+    class Faulty(type(base)):
+        def parse_request(self, raw, headers=None):
+            if fail_when("decode", raw):
+                raise KeyError("a bug while reading this request")
+            return super().parse_request(raw, headers)
+
+        def forward(self, x, options):
+            if fail_when("predict", x):
+                raise RuntimeError("a bug in the model on this size")
+            return super().forward(x, options)
+
+    handler = Faulty.__new__(Faulty)
+    handler.__dict__.update(base.__dict__)
+    return handler
+
+
+def test_any_exception_answers_that_request_alone_with_json_500(superres, caplog):
+    good, odd = png_bytes(photo(24, 16)), png_bytes(photo(13, 11))
+    handler = _faulty(superres, lambda stage, v: (stage == "decode" and v.get("data") == b"poison")
+                      or (stage == "predict" and v.shape[-1] == 13))
+    with caplog.at_level("INFO"):
+        results = run_handler(handler, [{"body": good}, {"data": b"poison"}, {"body": odd}, {"body": b"junk"},
+                                        {"body": good}])
+    assert [r[0] for r in results] == [200, 500, 500, 415, 200]
+    assert decode_png(results[0][2]).size == decode_png(results[4][2]).size == (96, 64)
+    for result in (results[1], results[2]):
+        assert error_of(result)["type"] == "InternalError"
+    assert "while decoding" in error_of(results[1])["message"] and "while inference" in error_of(results[2])["message"]
+    assert "a bug while reading this request" in caplog.text and "a bug in the model" in caplog.text  # tracebacks logged
+    assert run_handler(superres, [{"body": good}])[0][0] == 200
+
+
+def test_error_replies_carry_the_request_id(superres):
+    context = superres.context
+    context.request_ids = {0: "req-good", 1: "req-bad"}
+    try:
+        results = run_handler(superres, [{"body": png_bytes(photo(8, 8))}, {"body": b"junk"}])
+    finally:
+        context.request_ids = None
+    assert results[0][0] == 200
+    assert error_of(results[1])["request_id"] == "req-bad"
+
+
+# ---- stages and their metrics (issue 9) ---------------------------------------------------------------------
+def test_every_stage_is_timed_into_a_per_model_counter(caplog):
+    """Through the real metrics cache TorchServe gives a worker: the [METRICS] lines its frontend reads."""
+    from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
+
+    import ts
+
+    handler = handler_for("superres")
+    metrics = MetricsCacheYamlImpl(str(Path(ts.__file__).parent / "configs" / "metrics.yaml"))
+    metrics.initialize_cache()
+    metrics.model_name = "superres"
+    metrics.set_request_ids({0: "a", 1: "b"})
+    handler.context.metrics = metrics
+    with caplog.at_level("INFO"):
+        run_handler(handler, [{"body": png_bytes(photo(64, 48))}, {"body": png_bytes(photo(64, 48, seed=1))}])
+    emitted = dict(re.findall(r"\[METRICS\](\w+)\.\w+:([0-9.e+-]+)\|#ModelName:superres,Level:Model\|#type:COUNTER",
+                              caplog.text))
+    assert all(float(emitted[f"{stage}Ms"]) > 0 for stage in ("Decode", "Batch", "Predict", "Encode"))
+    assert float(emitted["MegapixelsProcessed"]) == pytest.approx(2 * 64 * 48 / 1e6)
+
+
+def test_predict_stage_runs_alone_on_a_tensor(superres):
+    """What a chaining handler uses: parse options, check them against the image, batch, predict."""
+    from image_io import decode
+
+    image = decode(png_bytes(photo(20, 12)), 10**6)
+    options = superres.check_options(superres.parse_options({"format": b"jpeg"}), image)
+    out = superres.predict(superres.to_batch([image]), options)
+    assert out.shape == (1, 3, 48, 80) and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1

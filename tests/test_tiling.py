@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from tiling import pad_to_multiple, run_padded, run_tiled
+from model_metadata import ModelMetadata
+from tiling import pad_to_multiple, run, run_padded, run_tiled, tiles
 from training.models.espcn import espcn
 
 
@@ -55,3 +56,22 @@ def test_pad_to_multiple_pads_bottom_right_and_tiny_inputs():
     padded = pad_to_multiple(x, 4)
     assert padded.shape[-2:] == (8, 8) and torch.equal(padded[..., :5, :7], x)
     assert pad_to_multiple(torch.rand(1, 3, 1, 1), 4).shape[-2:] == (4, 4)  # too small to reflect
+
+
+def test_run_follows_the_metadata():
+    """One place decides: tiles only for a ``tiles`` model past the tile size, on its stride grid."""
+    calls = []
+
+    def model(t: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(t.shape[-2:]))
+        return t.repeat_interleave(2, -1).repeat_interleave(2, -2)
+
+    x = torch.rand(1, 3, 100, 70)
+    tiled = ModelMetadata(scale=2, stride=4, receptive_field=9, large_image="tiles")  # context 5 -> overlap 12
+    assert tiles(x.shape, tiled, 32) and not tiles(x.shape, tiled, 0) and not tiles(x.shape, tiled, 100)
+    assert run(model, x, tiled, 30).shape == (1, 3, 200, 140)
+    assert len(calls) > 1 and all(h % 4 == 0 and w % 4 == 0 for h, w in calls)  # every tile padded to the stride
+    for strategy in ("whole", "model"):
+        calls.clear()
+        run(model, x, ModelMetadata(scale=2, stride=4, large_image=strategy), 30)
+        assert calls == [(100, 72)]  # the whole image, padded to the stride

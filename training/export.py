@@ -2,15 +2,9 @@
 serving metadata stored inside the file.
 
 The metadata (``restoration.json`` among the TorchScript file's extra files, as timm keeps a
-config beside each set of weights) says what the server needs to know about the geometry:
-
-- ``scale``: output side / input side;
-- ``stride``: the input is padded to a multiple of this, and tiles start on this grid;
-- ``receptive_field``: diameter, in input pixels, of the region one output pixel depends on
-  (0 when it is the whole image);
-- ``large_image``: how a large photo is run: ``tiles`` (overlapping tiles, seamless because the
-  overlap covers the receptive field), ``whole`` (always the whole image: a global condition would
-  differ per tile) or ``model`` (the module does its own working-size/patch inference).
+config beside each set of weights; fields in handlers/model_metadata.py) says what the server needs
+to know about the geometry: scale, the stride the input is padded to, the receptive field and the
+large-image strategy (overlapping tiles, the whole image, or the model's own).
 
 Each fact is read from the module it describes (attributes of the same names), so a module
 declares it where it is born. Run as a program, this module stamps the metadata into a file
@@ -21,47 +15,17 @@ exported before the metadata existed::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-METADATA_FILE = "restoration.json"
-STRATEGIES = ("tiles", "whole", "model")
+from handlers.model_metadata import METADATA_FILE, ModelMetadata
+
 # Serving wrappers whose classes do not declare ``large_image`` themselves (yet): both look at the
 # whole photo at once, so tiling them would give each tile its own condition.
 STRATEGY_BY_CLASS = {"ThumbnailCSRNet": "whole", "ColorizeService": "model"}
-
-
-@dataclass(frozen=True)
-class ModelMetadata:
-    scale: int = 1
-    stride: int = 1
-    receptive_field: int = 0
-    large_image: str = "tiles"
-
-    def __post_init__(self) -> None:
-        if self.large_image not in STRATEGIES:
-            raise ValueError(f"large_image must be one of {', '.join(STRATEGIES)}, not {self.large_image!r}")
-        if self.scale < 1 or self.stride < 1 or self.receptive_field < 0:
-            raise ValueError(f"scale and stride must be >= 1 and receptive_field >= 0: {self}")
-        if self.large_image == "tiles" and self.receptive_field < 1:
-            raise ValueError("a tiled model needs its receptive field, to size the tile overlap")
-
-    @property
-    def context(self) -> int:
-        """Input pixels of context an output pixel needs on each side (half the receptive field, rounded up)."""
-        return (self.receptive_field + 1) // 2
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> "ModelMetadata":
-        return cls(**json.loads(text))
 
 
 def _class_name(module: nn.Module) -> str:
@@ -97,15 +61,6 @@ def save(scripted: torch.jit.ScriptModule, path: Path, metadata: ModelMetadata) 
     tmp = path.with_name(path.name + ".tmp")
     torch.jit.save(scripted, str(tmp), _extra_files={METADATA_FILE: metadata.to_json()})
     tmp.replace(path)  # a reader never sees half a file
-
-
-def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> tuple[torch.jit.ScriptModule, ModelMetadata]:
-    """The scripted module and its metadata; a file without metadata raises with the command that adds it."""
-    extra = {METADATA_FILE: ""}
-    module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
-    if not extra[METADATA_FILE]:
-        raise ValueError(f"{path} carries no {METADATA_FILE}; add it with: python -m training.export --add-metadata {path}")
-    return module, ModelMetadata.from_json(extra[METADATA_FILE])
 
 
 def export_torchscript(module: nn.Module, example: tuple[torch.Tensor, ...], path: Path,

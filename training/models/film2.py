@@ -14,6 +14,11 @@ colour of the stray light) steers local processing. Two decoders read the modula
 
 The output is the 0.5/0.5 average of the two estimates, inside the one module. The network is
 fully convolutional: inputs are edge-padded to the encoder stride and the result cropped back.
+
+For serving large photos in tiles, the condition and the conditioned decoders are also exported
+apart (``global_condition``, ``conditioned``): a photo wider or taller than ``condition_side`` takes
+its condition from a copy downscaled to that side, once, and every tile is decoded under it, so a
+tiled photo gets one global correction and matches the untiled result.
 """
 from __future__ import annotations
 
@@ -38,6 +43,9 @@ PRESETS: dict[str, dict] = {
             "main_widths": (96, 64, 32, 24), "light_widths": (32, 16, 16, 16), "hidden": 128},
 }
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+# Photos up to this side take their FiLM condition from themselves (as in training); larger ones from a
+# copy downscaled to it, which also bounds the condition pass of a 12 MP photo.
+CONDITION_SIDE = 1024
 
 
 class ResNetEncoder(nn.Module):
@@ -142,7 +150,7 @@ class FiLM2(nn.Module):
     def __init__(self, block: str = "bottleneck", layers: Sequence[int] = (1, 1, 1, 1), groups: int = 4,
                  width_per_group: int = 4, stages: int = 3, main_widths: Sequence[int] = (96, 64, 32, 24),
                  light_widths: Sequence[int] = (32, 16, 16, 16), hidden: int = 128,
-                 encoder_weights: str | Path | None = None) -> None:
+                 encoder_weights: str | Path | None = None, condition_side: int = CONDITION_SIDE) -> None:
         super().__init__()
         self.encoder = ResNetEncoder(block, layers, groups, width_per_group, stages, encoder_weights)
         self.stride = self.encoder.stride
@@ -152,6 +160,12 @@ class FiLM2(nn.Module):
         self.light_decoder = Decoder(self.encoder.channels, light_widths)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        # Serving facts, stored in the exported file's metadata (training/export.py):
+        self.condition_side = condition_side  # larger photos are conditioned on a copy downscaled to this side
+        self.large_image = "tiles"  # tiles share one condition (global_condition), so tiling is seamless
+        # Diameter treated as local by tiling: the decoders' own reach is about 150 px; glow tails
+        # are longer, and beyond this the shared global condition carries them.
+        self.receptive_field = 192
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Encoder features of every scale (x already padded to the stride)."""
@@ -171,13 +185,45 @@ class FiLM2(nn.Module):
         return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph > 0 or pw > 0 else x
 
     @torch.jit.export
+    def global_condition(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(gammas, betas) of the photo ``x`` [N, 3, H, W]: from ``x`` itself, or from ``x`` downscaled
+        to ``condition_side`` when it is larger (then every tile of it can share them)."""
+        h, w = x.shape[-2], x.shape[-1]
+        side = max(h, w)
+        if side > self.condition_side:
+            scale = self.condition_side / side
+            size = [max(1, int(round(h * scale))), max(1, int(round(w * scale)))]
+            x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return self.condition(self.features(self._pad(x))[-1])
+
+    @torch.jit.export
+    def conditioned(self, x: torch.Tensor, gammas: list[torch.Tensor],
+                    betas: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two decoders' estimates for ``x`` (a photo or a tile of one) under a given condition."""
+        xp = self._pad(x)
+        return self._decode_cropped(xp, self.features(xp), gammas, betas, x.shape[-2], x.shape[-1])
+
+    @torch.jit.export
     def branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two decoders' estimates, each on its own (for training and the ablation)."""
-        h, w = x.shape[-2:]
+        h, w = x.shape[-2], x.shape[-1]
+        if max(h, w) > self.condition_side:
+            gammas, betas = self.global_condition(x)
+            return self.conditioned(x, gammas, betas)
         xp = self._pad(x)
-        feats = self.features(xp)
+        feats = self.features(xp)  # one encoder pass serves both the condition and the decoders
         gammas, betas = self.condition(feats[-1])
-        main, light = self.decode(xp, self.modulate(feats, gammas, betas))
+        return self._decode_cropped(xp, feats, gammas, betas, h, w)
+
+    def _decode_cropped(self, xp: torch.Tensor, feats: list[torch.Tensor], gammas: list[torch.Tensor],
+                        betas: list[torch.Tensor], h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode ``feats`` (consumed: without gradients they are modulated in place, which halves
+        the features' memory on a large photo; ``gamma * x + beta`` either way, the same numbers)."""
+        if feats[0].requires_grad:
+            feats = self.modulate(feats, gammas, betas)
+        else:
+            feats = [f.mul_(g[:, :, None, None]).add_(b[:, :, None, None]) for f, g, b in zip(feats, gammas, betas)]
+        main, light = self.decode(xp, feats)
         return main[..., :h, :w], light[..., :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training.degradations.glare import add_glare
-from training.models.film2 import PRESETS, film2
+from training.models.film2 import CONDITION_SIDE, PRESETS, film2
 from training.task import Task
 
 
@@ -52,6 +52,11 @@ class EnhanceTask(Task):
         target = batch[-1]
         ensemble = F.l1_loss(0.5 * main + 0.5 * light, target)
         return ensemble + self.args.branch_weight * (F.l1_loss(main, target) + F.l1_loss(light, target))
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        # Wider than the model's condition_side, so the export check covers the downscaled-condition path too.
+        wide = (64, CONDITION_SIDE + 77)
+        return (F.interpolate(self.val_batch[0][:1], size=wide, mode="bilinear", align_corners=False),)
 
 
 TASK = EnhanceTask
