@@ -195,25 +195,24 @@ def _gif(data: bytes) -> tuple[list[Region], list[Field]]:
             [Field("width", 6, 2, False), Field("height", 8, 2, False), Field("flags", 10, 1, False)])
 
 
+PARSERS = ((PNG_SIGNATURE, _png), (b"\xff\xd8", _jpeg), (b"RIFF", _riff), (b"II*\x00", _tiff), (b"MM\x00*", _tiff),
+           (b"BM", _bmp), (b"GIF", _gif))
+
+
 def structure(data: bytes) -> tuple[list[Region], list[Field]]:
-    """Regions and fields of a file of any corpus format (by its magic bytes)."""
-    if data.startswith(PNG_SIGNATURE):
-        return _png(data)
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg(data)
-    if data.startswith(b"RIFF"):
-        return _riff(data)
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return _tiff(data)
-    if data.startswith(b"BM"):
-        return _bmp(data)
-    if data.startswith(b"GIF"):
-        return _gif(data)
+    """Regions and fields of a file of any corpus format (by its magic bytes); one region for the rest,
+    or for a file already mutated past what its parser can follow."""
+    for magic, parse in PARSERS:
+        if data.startswith(magic):
+            try:
+                return parse(data)
+            except (struct.error, ValueError, IndexError):
+                break
     return [Region("data", 0, len(data))], []
 
 
 def regions(data: bytes) -> list[Region]:
-    return [r for r in structure(data)[0] if r.start < r.end <= len(data)]
+    return [r for r in structure(data)[0] if r.start < r.end <= len(data)] or [Region("data", 0, len(data))]
 
 
 def fields(data: bytes) -> list[Field]:
