@@ -2,21 +2,28 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import re
 
 import pytest
 import requests
 
 from archives.build import endpoints
-from tests.support import decode_png, photo, png_bytes
+from handlers.model_metadata import load
+from tests.support import ROOT, decode_png, photo, png_bytes
 from tests.test_image_io import png_header_only
 
 ENDPOINTS = endpoints()
 GOOD = png_bytes(photo(48, 40, seed=7))
-SCALE = {"superres": 4}  # output size / input size; 1 for the others
 # Each model's own option, with values that must be refused.
 BAD_MODEL_OPTIONS = {"deblur": ("ensemble", ["maybe", "2", ""]), "enhance": ("decoder", ["both", "", "1"]),
                      "retouch": ("strength", ["2", "-0.1", "strong", ""]), "colorize": ("mode", ["fast", ""])}
+
+
+@functools.cache
+def scale_of(endpoint: str) -> int:
+    """Output size / input size, as the weights' metadata says."""
+    return load(ROOT / "archives" / endpoint / f"{endpoint}.pt")[1].scale
 
 
 def assert_good(live, endpoint: str) -> None:
@@ -101,7 +108,7 @@ def test_odd_modes_are_served(live, endpoint, mode):
 def test_any_size_comes_back_at_the_model_scale(live, endpoint, size):
     reply = live.predict(endpoint, png_bytes(photo(*size, seed=2)))
     assert reply.status_code == 200 and reply.headers["Content-Type"] == "image/png"
-    scale = SCALE.get(endpoint, 1)
+    scale = scale_of(endpoint)
     assert decode_png(reply.content).size == (size[0] * scale, size[1] * scale)
 
 
@@ -111,7 +118,7 @@ def test_output_format_as_multipart_field(live, endpoint, fmt, ctype):
     reply = live.predict(endpoint, files={"data": ("x.png", png_bytes(photo(20, 16)), "image/png")},
                          data={"format": fmt, "quality": "85"})
     assert reply.status_code == 200 and reply.headers["Content-Type"] == ctype
-    scale = SCALE.get(endpoint, 1)
+    scale = scale_of(endpoint)
     assert decode_png(reply.content).size == (20 * scale, 16 * scale)
 
 
