@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 
     total = Tally()
     stages = [("decoder", lambda: fuzz_decode(cases(args.n, seed)))]
-    stages += [(f"{name} handler, in-process", lambda name=name: fuzz_handler(handler_for(name), sample_cases(per_handler, seed)))
-               for name in endpoints()]
+    stages += [(f"{name} handler, in-process", lambda i=i, name=name: fuzz_handler(handler_for(name), sample_cases(per_handler, seed + i)))
+               for i, name in enumerate(endpoints(), 1)]
     for title, stage in stages:
         tally = stage()
         print(tally.report(title), flush=True)
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
         server = start_isolated(Path(tempfile.mkdtemp(prefix="fuzz-")), endpoints())
         try:
-            for name in endpoints():
-                tally, before, after = fuzz_live(server, name, sample_cases(per_handler, seed))
+            for i, name in enumerate(endpoints(), 1):
+                tally, before, after = fuzz_live(server, name, sample_cases(per_handler, seed - i))
                 print(tally.report(f"{name} through TorchServe") + f"\n  worker PIDs {before} -> {after}", flush=True)
                 total.crashes += tally.crashes
                 if before != after:
