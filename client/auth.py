@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import requests
@@ -24,6 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KEY_FILE = ROOT / ".serve" / "key_file.json"
 REJECTION_TYPE = "InvalidKeyException"  # TorchServe's answer to a missing, wrong or expired key
+FRESH_S = 5.0  # a key this source got this recently is not replaced by a refresh() that names no key
 
 
 def is_token_rejection(status: int, body: bytes | str) -> bool:
@@ -55,6 +57,7 @@ class TokenSource:
         self._lock = threading.Lock()
         self._key: str | None = None
         self._env_rejected = False
+        self._changed_at = float("-inf")  # when refresh() last gave a different key
         self.renewals = 0  # keys this source had the server make (token API calls)
 
     def _from_env(self) -> str | None:
@@ -97,8 +100,12 @@ class TokenSource:
         """The key to use after the server refused ``rejected`` (default: the current key).
 
         Threads that share this source should pass the key they sent: when another thread already
-        replaced it, nothing more happens. A rejected ``$TS_TOKEN`` is dropped for the key file."""
+        replaced it, nothing more happens. Without it, a key changed in the last FRESH_S seconds is
+        kept (the other threads refused with the old key must not renew it again). A rejected
+        ``$TS_TOKEN`` is dropped for the key file."""
         with self._lock:
+            if rejected is None and time.monotonic() - self._changed_at < FRESH_S:
+                return self._key
             rejected = self._key if rejected is None else rejected
             if self._key is not None and self._key != rejected:
                 return self._key
@@ -108,7 +115,8 @@ class TokenSource:
             if keys[self.api]["key"] == rejected:  # expired (or revoked) and nobody renewed it yet
                 self._renew(keys["API"]["key"])
                 keys = self._from_file()
-            self._key = keys[self.api]["key"]
+            if keys[self.api]["key"] != self._key:
+                self._key, self._changed_at = keys[self.api]["key"], time.monotonic()
             return self._key
 
 
