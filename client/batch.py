@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="inference address (default: the bundle's, from --config; then the management "
                         "address that renews keys comes from server.json beside the key file or $TS_MANAGEMENT_URL)")
     parser.add_argument("--config", type=Path, default=ROOT / "config.properties")
-    parser.add_argument("--key-file", type=Path, help="TorchServe key file (default: $TS_KEY_FILE or .serve/key_file.json)")
+    parser.add_argument("--key-file", type=Path,
+                        help="TorchServe key file (default: $TS_KEY_FILE or .serve/key_file.json)")
     parser.add_argument("--retries", type=int, default=6, help="retries of a 503 or connection error (default 6)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one answer (default 600)")
     parser.add_argument("--no-progress", action="store_true")

@@ -130,6 +130,17 @@ class ImageHandler:
 
     # ---- TorchServe entry points -------------------------------------------------------
     def initialize(self, context) -> None:
+        self.configure(context)
+        model_dir = context.system_properties.get("model_dir")
+        self.model, self.metadata = self.load_model(os.path.join(model_dir, context.manifest["model"]["serializedFile"]))
+        self.initialized = True
+        logger.info("%s ready on %s (half=%s, threads=%s, %s)", type(self).__name__, self.device, self.half,
+                    self.config["threads"], self.metadata)
+
+    def configure(self, context) -> None:
+        """Settings (the ``handler:`` section of model-config.yaml over DEFAULTS), threads and device:
+        what :meth:`initialize` does before it loads the weights; a handler without weights of its own
+        (handlers/restore.py) calls only this."""
         self.context = context
         cfg = dict(DEFAULTS)
         cfg.update((getattr(context, "model_yaml_config", None) or {}).get("handler", {}) or {})
@@ -138,11 +149,6 @@ class ImageHandler:
         self.allocator = _Allocator()
         self.device = self._pick_device(context)
         self.half = self.device.type == "cuda" and bool(cfg["half_on_cuda"])
-        model_dir = context.system_properties.get("model_dir")
-        self.model, self.metadata = self.load_model(os.path.join(model_dir, context.manifest["model"]["serializedFile"]))
-        self.initialized = True
-        logger.info("%s ready on %s (half=%s, threads=%s, %s)", type(self).__name__, self.device, self.half,
-                    cfg["threads"], self.metadata)
 
     def handle(self, data: list[dict], context) -> list[bytes]:
         """Answer every request of a batch: decode, batch, predict, encode. Never raises."""
@@ -217,6 +223,10 @@ class ImageHandler:
             raise RequestError(413, "OutputTooLarge",
                                f"the output would be {out_w}x{out_h} pixels, too large for the server's response limit")
 
+    def output_scale(self, options: dict[str, Any]) -> int:
+        """Output side / input side for a request with ``options``: the model's scale (a chain's product)."""
+        return self.metadata.scale
+
     # ---- 2. batch ----------------------------------------------------------------------
     @staticmethod
     def groups(requests: dict[int, Request]) -> list[list[int]]:
@@ -264,7 +274,8 @@ class ImageHandler:
     def answer_group(self, indices: list[int], requests: list[Request], replies: list,
                      timings: dict[str, float]) -> None:
         height, width = requests[0].image.size
-        with self.allocator.mapped(len(requests) * height * width * self.metadata.scale ** 2 >= LARGE_OUTPUT_PIXELS):
+        scale = self.output_scale(requests[0].options)
+        with self.allocator.mapped(len(requests) * height * width * scale ** 2 >= LARGE_OUTPUT_PIXELS):
             self._run_group(indices, requests, replies, timings)
 
     @torch.inference_mode()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from archives.build import endpoints
+from archives.build import archives
 from client.auth import TokenSource, request_with_key
 from serving.server import Server, start_isolated, stop
 
@@ -36,7 +36,7 @@ class Live:
 @pytest.fixture(scope="session")
 def live(tmp_path_factory) -> Live:
     """TorchServe with every archive, on free loopback ports, stopped by PID at the end."""
-    server = start_isolated(tmp_path_factory.mktemp("torchserve"), endpoints())
+    server = start_isolated(tmp_path_factory.mktemp("torchserve"), archives())
     try:
         yield Live(server)
     finally:
