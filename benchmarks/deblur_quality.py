@@ -30,8 +30,9 @@ from training.metrics import psnr
 from training.tasks.deblur import DeblurTask
 
 sys.path.insert(0, str(ROOT / "handlers"))  # the serving code: tiling and the ensemble transforms
+from model_metadata import ModelMetadata, load  # noqa: E402
 from self_ensemble import self_ensemble  # noqa: E402
-from tiling import run_tiled  # noqa: E402
+from tiling import run  # noqa: E402
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -41,10 +42,9 @@ def ensembled(model: Model) -> Model:
     return lambda x: self_ensemble(model, x)
 
 
-def served(model: Model, x: torch.Tensor, receptive_field: int, tile: int, stride: int) -> torch.Tensor:
-    """As the handler runs it: tiles with 2 x the receptive radius of overlap, stride-aligned, 8-bit output."""
-    overlap = -(-(receptive_field + 1) // stride) * stride  # 2 * ceil(field / 2), a multiple of the stride
-    out = run_tiled(model, x, max(tile, overlap), overlap, multiple=stride, scale=1)
+def served(model: Model, x: torch.Tensor, metadata: ModelMetadata, tile: int) -> torch.Tensor:
+    """As the handler runs it (tiling decided by the weights' metadata, in the server's one place), 8-bit output."""
+    out = run(model, x, metadata, tile)
     return (out.clamp(0, 1) * 255).round() / 255
 
 
@@ -54,16 +54,16 @@ def timed(fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, float]:
     return out, time.perf_counter() - began
 
 
-def quality(model: Model, rf: int, stride: int, photos: list[tuple[str, torch.Tensor]], seed: int,
+def quality(model: Model, metadata: ModelMetadata, photos: list[tuple[str, torch.Tensor]], seed: int,
             ensemble_count: int, tile: int, cfg: BlurConfig) -> dict:
     rows = []
     for i, (name, clean) in enumerate(photos):
         blurry, target = degrade(clean, np.random.default_rng(seed + i), cfg)
-        restored, seconds = timed(lambda: served(model, blurry, rf, tile, stride))
+        restored, seconds = timed(lambda: served(model, blurry, metadata, tile))
         row = {"image": name, "megapixels": blurry[0, 0].numel() / 1e6, "blurry": psnr(blurry, target),
                "model": psnr(restored, target), "model_seconds": seconds}
         if i < ensemble_count:
-            restored, seconds = timed(lambda: served(ensembled(model), blurry, rf, tile, stride))
+            restored, seconds = timed(lambda: served(ensembled(model), blurry, metadata, tile))
             row.update(ensemble=psnr(restored, target), ensemble_seconds=seconds)
         rows.append(row)
         print(f"{name}: blurry {row['blurry']:.2f}  model {row['model']:.2f}"
@@ -100,17 +100,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    model = torch.jit.load(str(args.weights)).eval()
-    rf, stride = int(model.receptive_field), int(model.stride)
+    model, metadata = load(args.weights)
+    model.eval()
     cfg = BlurConfig(kernel_sizes=(BlurConfig.kernel_sizes[0], args.kernel_max))
     with torch.inference_mode():
-        result = quality(model, rf, stride, held_out_photos(args.data, args.max_side), args.seed,
+        result = quality(model, metadata, held_out_photos(args.data, args.max_side), args.seed,
                          args.ensemble_images, args.tile, cfg)
     x = torch.rand(1, 3, 1024, 1024)
     result["latency"] = {"threads": args.threads, "load_average_1min": os.getloadavg()[0],
-                         "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, rf, args.tile, stride), 2) / (1024 * 1024 / 1e6)}
+                         "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, metadata, args.tile), 2) / (1024 * 1024 / 1e6)}
     result = {"blur": {k: getattr(cfg, k) for k in BlurConfig.__dataclass_fields__}, "max_side": args.max_side,
-              "seed": args.seed, "receptive_field_px": rf, **result}
+              "seed": args.seed, "receptive_field_px": metadata.receptive_field, **result}
     path = write_results(args.results_name, result)
     print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=2))
     print(f"wrote {path.relative_to(ROOT)}")

@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import RESULTS, ROOT
-from benchmarks.deblur_quality import served
+from benchmarks.deblur_quality import load, served
 from training.data import list_images, load_rgb, to_float
 from training.grid import save_grid
 
 
 def restore(weights: Path, frame: torch.Tensor, tile: int) -> torch.Tensor:
-    model = torch.jit.load(str(weights)).eval()
-    return served(model, frame, int(model.receptive_field), tile, int(model.stride))
+    model, metadata = load(weights)
+    return served(model, frame, metadata, tile)
 
 
 def centre_crop(x: torch.Tensor, size: int) -> torch.Tensor:
