@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from training.allocator import keep_freed_memory
 from training.loop import train
 from training.tasks import available, task_class
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
     task = task_class(args.endpoint)(args)
     out = args.out or Path("runs") / args.endpoint
     final = train(task, out, args.steps, args.lr, args.batch, args.eval_every, args.export_to, argv,
