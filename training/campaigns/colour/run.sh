@@ -28,7 +28,8 @@ retouch() {  # 36,489 parameters on 4,096 pixels a patch: bf16 / channels-last w
 COLORIZE=(--data $DATA --ab-prior $PRIOR --batch 12 --patch 96 --val-patches 32 --channels-last --bf16)
 declare -A PRESET=([classes]=small-zhang2016 [mixed]=small-mixed [regression]=small)
 
-trial() {  # name
+trial() {  # name (skipped once its export exists: only the winner's checkpoint is committed)
+  [[ -f "$HERE/colorize/trials/$1/colorize.pt" ]] && return
   $PY -m training.train colorize --out "$HERE/colorize/trials/$1" --preset "${PRESET[$1]}" \
     --steps "${TRIAL_STEPS:-1500}" --eval-every 250 --ema 0.998 "${COLORIZE[@]}"
 }
