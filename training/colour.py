@@ -130,23 +130,28 @@ def ab_bins(grid: float = AB_GRID) -> torch.Tensor:
 
 
 def _sq_distances(ab: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """[N, Q, H, W] squared distances from every pixel of ``ab`` [N, 2, H, W] to every centre [Q, 2]."""
-    return ((ab[:, None] - centres[None, :, :, None, None]) ** 2).sum(2)
+    """[P, Q] squared distances from every pixel of ``ab`` [N, 2, H, W] (pixels in N, H, W order)
+    to every centre [Q, 2], as |p|^2 - 2 p.c + |c|^2: one matrix product, no [P, Q, 2] difference."""
+    pixels = ab.float().permute(0, 2, 3, 1).reshape(-1, 2)
+    c = centres.to(pixels)
+    return (pixels.square().sum(1, keepdim=True) - 2 * pixels @ c.T + c.square().sum(1)).clamp_(min=0)
 
 
 def soft_encode(ab: torch.Tensor, centres: torch.Tensor, neighbours: int = 5, sigma: float = AB_SIGMA) -> torch.Tensor:
     """[N, Q, H, W] target distributions: each pixel's ``neighbours`` nearest centres weighted by a
-    Gaussian of their distance, summing to 1 (the paper's soft encoding)."""
-    d2, idx = _sq_distances(ab.float(), centres).topk(neighbours, dim=1, largest=False)
-    weights = torch.exp(-d2 / (2 * sigma ** 2))
-    weights = weights / weights.sum(1, keepdim=True)
-    return torch.zeros(ab.shape[0], len(centres), *ab.shape[2:], device=ab.device).scatter_(1, idx, weights)
+    Gaussian of their distance, summing to 1 (the paper's soft encoding). Computed with the bins
+    last (a channels-last result), where top-k and scatter run along contiguous memory."""
+    n, _, h, w = ab.shape
+    d2, idx = _sq_distances(ab, centres).topk(neighbours, dim=1, largest=False)
+    weights = torch.softmax(-d2 / (2 * sigma ** 2), dim=1)
+    target = torch.zeros(d2.shape[0], len(centres), device=ab.device).scatter_(1, idx, weights)
+    return target.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
 
 def ab_histogram(ab: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """[Q] how many pixels of ``ab`` [N, 2, H, W] have each centre as their nearest."""
-    nearest = _sq_distances(ab.float(), centres).argmin(1)
-    return torch.bincount(nearest.flatten(), minlength=len(centres)).double()
+    nearest = _sq_distances(ab, centres).argmin(1)
+    return torch.bincount(nearest, minlength=len(centres)).double()
 
 
 def smoothed_prior(counts: torch.Tensor, centres: torch.Tensor, sigma: float = AB_SIGMA) -> torch.Tensor:

@@ -39,10 +39,11 @@ def read_class_prior(path: Path) -> torch.Tensor:
 
 def rebalanced_cross_entropy(logits: torch.Tensor, ab: torch.Tensor, centres: torch.Tensor,
                              weights: torch.Tensor) -> torch.Tensor:
-    """Zhang et al. 2016's loss: cross-entropy of the class logits [N, Q, h, w] against the soft-encoded
-    true ``ab`` [N, 2, H, W] (averaged down to h x w), each pixel weighted by its most likely bin's weight."""
+    """Zhang et al. 2016's loss: cross-entropy of the class logits [N, Q, h, w] against the true ``ab``
+    [N, 2, H, W] averaged down to h x w and soft-encoded (the paper encodes its subsampled ground truth too;
+    encoding at h x w costs a quarter of encoding every pixel), each pixel weighted by its most likely bin's weight."""
     with torch.autocast(ab.device.type, enabled=False):  # targets and log-probabilities in float32
-        target = F.adaptive_avg_pool2d(soft_encode(ab.float(), centres), logits.shape[-2:])
+        target = soft_encode(F.adaptive_avg_pool2d(ab.float(), logits.shape[-2:]), centres)
         pixel_weight = weights[target.argmax(1)]  # [N, h, w]
         return (-(target * F.log_softmax(logits.float(), 1)).sum(1) * pixel_weight).mean()
 
