@@ -15,7 +15,7 @@ from serving.server import start_isolated, stop
 from tests.support import ROOT, photo, png_bytes
 
 ENDPOINT = "retouch"  # the fastest model: many requests in flight and queued at once
-CLIENTS = 8  # twice the batch size: some requests wait in the frontend's queue when the worker dies
+CLIENTS = 8  # more than a batch: some requests wait in the frontend's queue when the worker dies
 RECOVERY_S = 10.0
 GOOD = png_bytes(photo(48, 32, seed=4))
 

@@ -71,7 +71,16 @@ def test_recommendation_keeps_one_client_latency_and_then_maximises_throughput()
             row(4, 20, 1, 1, 40, 30.0), row(4, 20, 1, 16, 400, 40)]  # fastest at 16 clients, but 3x slower alone
     best = recommend(rows)["superres"]
     assert (best["batch_size"], best["max_batch_delay"]) == (4, 1)
-    assert best["requests_per_second_at_16"] == 300
+    assert best["requests_per_second_under_load"] == 300
+
+
+def test_recommendation_averages_the_loaded_runs_and_prefers_the_smaller_batch_on_a_tie():
+    rows = [row(1, 1, 1, 1, 25, 40.0), row(1, 1, 1, 4, 30, 130), row(1, 1, 1, 16, 34, 470),
+            row(4, 1, 1, 1, 24, 48.0), row(4, 1, 1, 4, 34, 118), row(4, 1, 1, 16, 30, 530),  # same mean under load
+            row(1, 1, 2, 1, 26, 39.0), row(1, 1, 2, 4, 20, 200), row(1, 1, 2, 16, 9, 1600)]  # 2 workers collapse
+    best = recommend(rows)["superres"]
+    assert (best["batch_size"], best["workers"]) == (1, 1)
+    assert best["requests_per_second_under_load"] == 32
 
 
 def test_readme_table_is_rewritten_between_its_markers(tmp_path):
