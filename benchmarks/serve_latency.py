@@ -16,6 +16,11 @@ benchmarks/results/serve_latency.json (--out elsewhere; per endpoint, ``median_s
 2. per endpoint, a 16x16 upload with one client: HTTP p50. Target: <= 10 ms.
 3. superres with 64x64 uploads from 4 concurrent clients for --seconds: requests/s.
    Target: >= 114 (2x the 57 req/s that issue 9 measured).
+4. where the server's time goes on the 512x512 rounds of (1) (after two unmeasured requests), from the
+   /metrics counters' growth over them, per request: the frontend's latency (job queued to answer written) and queue time, and the
+   worker's own stages (DecodeMs, BatchMs, PredictMs, EncodeMs). HTTP p50 minus the frontend's latency
+   is the client, HTTP parsing and transfer; the frontend's latency minus the worker's stages is the
+   queue, the frontend-worker socket and TorchServe's Python worker around the handler.
 
 --readme rewrites the table between the bench-serve markers of README.md from the results.
 """
@@ -40,6 +45,7 @@ from skimage import data as photos
 from archives.build import endpoints as all_endpoints
 from benchmarks.common import RESULTS, ROOT, machine
 from benchmarks.http_load import Connection, closed_loop, timed_post
+from serving.metrics import counter, scrape
 from serving.server import start_isolated, stop
 from tests.support import handler_for, run_handler
 
@@ -54,6 +60,9 @@ ANSWER_SIDE = 512
 TINY_SIDE = 16
 THROUGHPUT = {"endpoint": "superres", "side": 64, "clients": 4}
 TARGETS = {"http_over_predict": 1.25, "tiny_http_p50_ms": 10.0, "throughput_rps": 2 * 57.0}
+# Per-request means read from /metrics (name -> (counter, to milliseconds)); see (4) above.
+SERVER_COUNTERS = {"frontend": ("ts_inference_latency_microseconds", 1e-3), "queue": ("ts_queue_latency_microseconds", 1e-3),
+                   **{stage.lower(): (f"{stage}Ms", 1.0) for stage in ("Decode", "Batch", "Predict", "Encode")}}
 
 
 def photo_png(side: int) -> bytes:
@@ -105,18 +114,30 @@ def in_process_calls(handler, body: bytes) -> dict[str, Callable[[], float]]:
     return {"handler": stopwatch(handle), "predict": stopwatch(lambda: handler.predict(handler.to_batch([image]), options))}
 
 
-def measure_endpoint(name: str, conn: Connection, rounds: int) -> dict:
+def server_means_ms(before: str, after: str, name: str) -> dict[str, float]:
+    """Per-request milliseconds of each of SERVER_COUNTERS between two scrapes of /metrics."""
+    grown = lambda counter_name: counter(after, counter_name, name) - counter(before, counter_name, name)  # noqa: E731
+    served = grown("ts_inference_requests_total")
+    return {key: round(grown(counter_name) * to_ms / served, 2) for key, (counter_name, to_ms) in SERVER_COUNTERS.items()}
+
+
+def measure_endpoint(name: str, conn: Connection, metrics_url: str, rounds: int) -> dict:
     handler = handler_for(name)
     scale = model_scale(name)
     side = ANSWER_SIDE // scale
     body, tiny = photo_png(side), photo_png(TINY_SIDE)
     path = f"/predictions/{name}"
+    for _ in range(2):  # the worker's first calls run TorchScript's profiling passes: keep them out of the means
+        timed_post(conn, path, body)
+    before = scrape(metrics_url)
     p50 = interleaved({"http": lambda: timed_post(conn, path, body), **in_process_calls(handler, body)}, rounds)
+    server = server_means_ms(before, scrape(metrics_url), name)
     tiny_p50 = interleaved({"http": lambda: timed_post(conn, path, tiny), **in_process_calls(handler, tiny)}, rounds)
     return {"input": f"{side}x{side}", "output": f"{side * scale}x{side * scale}", "rounds": rounds,
             "median_seconds": p50["http"] / 1e3, "http_p50_ms": p50["http"], "handler_p50_ms": p50["handler"],
             "predict_p50_ms": p50["predict"], "http_over_predict": round(p50["http"] / p50["predict"], 2),
-            "tiny_http_p50_ms": tiny_p50["http"], "tiny_handler_p50_ms": tiny_p50["handler"]}
+            "tiny_http_p50_ms": tiny_p50["http"], "tiny_handler_p50_ms": tiny_p50["handler"],
+            "server_means_ms": server}
 
 
 def measure(names: list[str], rounds: int, seconds: float) -> dict:
@@ -126,7 +147,7 @@ def measure(names: list[str], rounds: int, seconds: float) -> dict:
         try:
             conn = Connection(server.inference_url, server.headers())
             for name in names:
-                results[name] = row = measure_endpoint(name, conn, rounds)
+                results[name] = row = measure_endpoint(name, conn, server.metrics_url, rounds)
                 print(f"{name}: {row}", flush=True)
             conn.close()
             if THROUGHPUT["endpoint"] in names:
@@ -157,6 +178,7 @@ def readme_table(results: dict) -> str:
                     f"{row['handler_p50_ms']:.1f} ms | {row['predict_p50_ms']:.1f} ms | "
                     f"{row['http_over_predict']:.2f}, {verdict(row['http_over_predict'] <= ratio)} | "
                     f"{row['tiny_http_p50_ms']:.1f} ms, {verdict(row['tiny_http_p50_ms'] <= tiny)} |")
+    rows += breakdown_table(results)
     if "throughput" in results:
         load = results["throughput"]
         rows.append(f"\nsuperres, {load['side']}×{load['side']} uploads from {load['clients']} concurrent clients: "
@@ -165,6 +187,24 @@ def readme_table(results: dict) -> str:
                     f"p95 {load['p95_ms']:.0f} ms, {load['failures']} failures.")
     rows.append(f"\nMeasured by `{results['command']}` ({results['machine']['cpu']}, torch {results['machine']['torch']}).")
     return "\n".join(rows)
+
+
+def breakdown_table(results: dict) -> list[str]:
+    """Markdown lines: where the server's time went on the 512x512 rounds (none for results without it)."""
+    measured = {name: row for name, row in endpoint_rows(results).items() if "server_means_ms" in row}
+    if not measured:
+        return []
+    rows = ["", "Where the server's time goes on those 512×512 requests (per-request means from `/metrics`; "
+            "the worker's stages are the handler's own timers):", "",
+            "| endpoint | HTTP p50 | frontend: job to answer | of which queued | worker: decode | batch | predict | "
+            "encode | frontend and worker around the handler |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in measured.items():
+        m = row["server_means_ms"]
+        around = m["frontend"] - m["queue"] - m["decode"] - m["batch"] - m["predict"] - m["encode"]
+        rows.append(f"| {name} | {row['http_p50_ms']:.1f} ms | {m['frontend']:.1f} ms | {m['queue']:.1f} ms | "
+                    f"{m['decode']:.1f} ms | {m['batch']:.1f} ms | {m['predict']:.1f} ms | {m['encode']:.1f} ms | "
+                    f"{around:.1f} ms |")
+    return rows
 
 
 def update_readme(results: dict, readme: Path = README) -> None:
