@@ -11,7 +11,8 @@ original (target: +4 dB). Unedited: each held-out photo as it is, the output aga
 (a good photo must come back unchanged; target: at least 35 dB). Also how far conditioning on the
 128 px thumbnail moves the output from conditioning on the whole photo.
 Latency: the TorchScript file under inference_mode on a 1 MP and a 12 MP photo.
-Writes benchmarks/results/retouch.json.
+Writes benchmarks/results/<name>.json and <name>_grid.png (default name: retouch): for the first
+held-out photos, an edited input, its retouch, the original, and the original's own retouch.
 """
 from __future__ import annotations
 
@@ -25,15 +26,23 @@ from torch.nn import functional as F
 
 from benchmarks.common import ROOT, held_out_photos, seconds_per_call, write_results
 from training.degradations.global_edits import EDITS, random_global_edits
+from training.grid import save_grid
 from training.metrics import psnr
 
 WEIGHTS = ROOT / "archives" / "retouch" / "retouch.pt"
 GAIN_TARGET_DB, UNEDITED_TARGET_DB = 4.0, 35.0  # issue 14
 UNCHANGED_DB = 100.0  # an unedited photo returned bit for bit (PSNR infinite) counts as this
+GRID_ROWS = 6
+GRID_LABELS = ["edited input", "retouched", "original", "original, retouched"]
 
 
 def quantise(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x.clamp(0, 1) * 255) / 255
+
+
+def capped_psnr(x: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR, with an exact copy (an edit that cannot change a grey photo, say) at ``UNCHANGED_DB``."""
+    return min(psnr(x, target), UNCHANGED_DB)
 
 
 def degraded_draws(clean: torch.Tensor, draws: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -47,23 +56,28 @@ def degraded_draws(clean: torch.Tensor, draws: int, gen: torch.Generator) -> lis
 
 
 @torch.inference_mode()
-def quality(model: torch.jit.ScriptModule, photos: list[tuple[str, torch.Tensor]], draws: int, seed: int) -> dict:
+def quality(model: torch.jit.ScriptModule, photos: list[tuple[str, torch.Tensor]], draws: int,
+            seed: int) -> tuple[list[list[torch.Tensor]], dict]:
+    """The grid's rows (the first draw of the first photos) and the figures."""
     gen = torch.Generator().manual_seed(seed)
-    rows, per_edit, unedited = [], {name: [] for name in EDITS}, []
+    rows, per_edit, unedited, grid = [], {name: [] for name in EDITS}, [], []
     for name, clean in photos:
         target = quantise(clean)
-        unedited.append(min(psnr(quantise(model(target)), target), UNCHANGED_DB))
-        for x in degraded_draws(clean, draws, gen):
+        as_shot = model(target)
+        unedited.append(capped_psnr(quantise(as_shot), target))
+        for draw, x in enumerate(degraded_draws(clean, draws, gen)):
             out = model(x)
+            if draw == 0 and len(grid) < GRID_ROWS:
+                grid.append([x[0], out[0], target[0], as_shot[0]])
             full = model.net(x, None).clamp(0, 1)  # condition on the whole photo instead of the thumbnail
             rows.append({"image": name, "input_db": psnr(x, target), "retouched_db": psnr(quantise(out), target),
                          "full_condition_db": psnr(quantise(full), target), "thumb_vs_full_db": psnr(out, full)})
         for edit, fn in EDITS.items():
             x = quantise(fn(clean, gen))
-            per_edit[edit].append((psnr(x, target), psnr(quantise(model(x)), target)))
+            per_edit[edit].append((capped_psnr(x, target), capped_psnr(quantise(model(x)), target)))
     mean = lambda key: statistics.mean(r[key] for r in rows)  # noqa: E731
     gain = mean("retouched_db") - mean("input_db")
-    return {
+    return grid, {
         "degraded_inputs": len(rows), "input_psnr_db": mean("input_db"), "retouched_psnr_db": mean("retouched_db"),
         "gain_db": gain, "gain_target_db": GAIN_TARGET_DB, "gain_target_met": gain >= GAIN_TARGET_DB,
         "unedited_psnr_db": statistics.mean(unedited), "unedited_min_psnr_db": min(unedited),
@@ -113,12 +127,13 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     model = torch.jit.load(str(args.weights)).eval()
     photos = held_out_photos(args.data, args.max_side)
-    results = {"parameters": sum(p.numel() for p in model.net.parameters()), "held_out_images": len(photos),
-               **quality(model, photos, args.draws, args.seed)}
+    grid, figures = quality(model, photos, args.draws, args.seed)
+    results = {"parameters": sum(p.numel() for p in model.net.parameters()), "held_out_images": len(photos), **figures}
     if args.latency:
         largest = max((clean for _, clean in photos), key=lambda t: t.shape[-1] * t.shape[-2])
         results["latency"] = latency(model, largest)
     path = write_results(args.name, results)
+    save_grid(grid, path.with_name(f"{args.name}_grid.png"), GRID_LABELS)
     print(f"retouch on {len(photos)} held-out photos x {args.draws} random edit combinations: "
           f"input {results['input_psnr_db']:.2f} dB -> CSRNet {results['retouched_psnr_db']:.2f} dB "
           f"({results['gain_db']:+.2f} dB, target +{GAIN_TARGET_DB:.0f}); "
