@@ -149,6 +149,11 @@ def recommend(rows: list[dict]) -> dict[str, dict]:
     return chosen
 
 
+def print_recommendations(rows: list[dict]) -> None:
+    for endpoint, best in recommend(rows).items():
+        print(f"{endpoint}: {best}")
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -213,8 +218,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     if args.recommend_only:
         rows = read_csv(args.out)
-        for endpoint, best in recommend(rows).items():
-            print(f"{endpoint}: {best}")
+        print_recommendations(rows)
         return rows
     grid = dict(QUICK if args.quick else FULL)
     for key in ("batch_sizes", "delays", "workers", "threads", "seconds"):
@@ -230,8 +234,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out)
     plot(rows, args.out.with_suffix(".png"))
-    for endpoint, best in recommend(rows).items():
-        print(f"{endpoint}: {best}")
+    print_recommendations(rows)
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
     return rows
 
