@@ -18,13 +18,15 @@ from tests.support import photo
 
 
 def expected_parameters(blocks: int, filters: int, trunk: int, stem: int, first_kernel: int,
-                        mids: tuple[int, ...] = ()) -> int:
+                        mids: tuple[int, ...] = (), gated: bool = False) -> int:
     """Parameter count from the definition: conv weights + per-channel scale and bias of every ScaledConv."""
     def conv(cin: int, cout: int, k: int) -> int:
         return cin * cout * k * k + 2 * cout
 
     widths = [stem, *mids, trunk]
-    block = len(DILATIONS) * conv(trunk, filters, 3) + conv(len(DILATIONS) * filters, trunk, 3)
+    fused = len(DILATIONS) * filters // (2 if gated else 1)  # a gate halves what the fuse conv reads
+    attention = fused * fused + fused if gated else 0  # its 1x1 conv with bias
+    block = len(DILATIONS) * conv(trunk, filters, 3) + attention + conv(fused, trunk, 3)
     per_level = sum(conv(fine, coarse, 3)  # stride-2 conv down
                     + coarse * fine * 4 * 4 + fine  # ConvTranspose2d(4x4) weight + its plain bias, back up
                     + conv(2 * fine, fine, 3)  # merge with the skip
@@ -44,12 +46,13 @@ def test_paper_preset_parameter_count():
     assert 46e6 < count < 50e6  # the write-up's "about 47M" (20 blocks, F=128, trunk 256)
 
 
-@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter"])
+@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter", "cpu_gated"])
 def test_cpu_presets_parameter_count(preset):
     assert n_params(atrous_deblur(preset)) == expected_parameters(**PRESETS[preset])
 
 
-@pytest.mark.parametrize("preset,size", [("paper", (22, 31)), ("cpu", (45, 70)), ("cpu_quarter", (45, 70))])
+@pytest.mark.parametrize("preset,size", [("paper", (22, 31)), ("cpu", (45, 70)), ("cpu_quarter", (45, 70)),
+                                         ("cpu_gated", (45, 70))])
 def test_presets_script_and_match_eager(preset, size):
     torch.manual_seed(0)
     model = atrous_deblur(preset).eval()
@@ -62,7 +65,7 @@ def test_presets_script_and_match_eager(preset, size):
     assert scripted.receptive_field == model.receptive_field
 
 
-@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter"])
+@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter", "cpu_gated"])
 @pytest.mark.parametrize("size", [(1, 1), (3, 2), (9, 7), (33, 47), (64, 65), (100, 37)])
 def test_any_size_gives_same_size(size, preset):
     model = atrous_deblur(preset).eval()
@@ -73,11 +76,11 @@ def test_any_size_gives_same_size(size, preset):
     assert torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("mids", [(), (6,)])
-def test_receptive_field_bounds_the_influence_of_one_pixel(mids):
+@pytest.mark.parametrize("mids,gated", [((), False), ((6,), False), ((6,), True)])
+def test_receptive_field_bounds_the_influence_of_one_pixel(mids, gated):
     """Changing one pixel must leave every output farther than the receptive radius unchanged."""
     torch.manual_seed(0)
-    model = AtrousDeblur(blocks=2, filters=4, trunk=8, stem=4, mids=mids).eval()
+    model = AtrousDeblur(blocks=2, filters=4, trunk=8, stem=4, mids=mids, gated=gated).eval()
     radius = (model.receptive_field + 1) // 2
     x = torch.rand(1, 3, 160, 160)
     bumped = x.clone()

@@ -1,6 +1,6 @@
 """Held-out PSNR curves of one or more training runs, against training hours.
 
-    python -m training.plot_metrics training/campaigns/deblur/main training/campaigns/deblur/trials/* \\
+    python -m training.plot_metrics training/campaigns/deblur/main-* training/campaigns/deblur/trials/* \\
         --out training/campaigns/deblur/curve.png
 
 Each run folder's ``metrics.csv`` (written by ``training/loop.py``; ``seconds`` is cumulative over

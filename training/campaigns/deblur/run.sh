@@ -1,22 +1,44 @@
 #!/usr/bin/env bash
-# The deblur campaign (issue: deblur that visibly deblurs), run from the repository root:
+# The deblur campaign (issue: deblur that visibly deblurs), run from the repository root, ONE training
+# at a time (each uses both cores):
 #   nohup bash training/campaigns/deblur/run.sh > runs/deblur_campaign.log 2>&1 &
-# Three short trials (800 steps each: preset x precision), then the main run, which continues
-# the quarter-resolution bf16 trial's checkpoint. Every command resumes where it stopped.
+# Short trials (800 steps each: preset x precision), then a main run that continues the checkpoint
+# of the trial named by WINNER (main-<WINNER>/, to MAIN_STEPS). Every step resumes where it stopped;
+# finished trials are skipped. `run.sh trials|main` runs one step; `run.sh ship` re-runs the finished
+# main run's command with --export-to (nothing is trained again): the weights go to archives/deblur.
 set -euo pipefail
 DATA="${DATA:-../shared/data/photos ../shared/data/faces ../shared/data/scenes}"
 HERE=training/campaigns/deblur
+WINNER="${WINNER:-quarter_bf16}"
+PY="${PY:-python}"
 COMMON=(--data $DATA --batch 8 --val-patches 32 --eval-every 200 --ema 0.998 --channels-last)
-trial() {  # name, steps, args... (skipped once its final export exists)
-  local name=$1 steps=$2; shift 2
+declare -A PRESET=([quarter_bf16]=cpu_quarter [quarter_fp32]=cpu_quarter [cpu_bf16]=cpu [gated_bf16]=cpu_gated)
+
+trial() {  # name, args... (skipped once its final export exists)
+  local name=$1; shift
   [[ -f "$HERE/trials/$name/deblur.pt" ]] && return
-  python -m training.train deblur --out "$HERE/trials/$name" --steps "$steps" "${COMMON[@]}" "$@"
+  $PY -m training.train deblur --out "$HERE/trials/$name" --steps 800 --preset "${PRESET[$name]}" "${COMMON[@]}" "$@"
 }
-trial quarter_bf16 800 --preset cpu_quarter --bf16
-trial quarter_fp32 800 --preset cpu_quarter
-trial cpu_bf16 800 --preset cpu --bf16
-# Main run: the winning trial's weights, optimiser and RNG state, continued to the campaign length.
-mkdir -p "$HERE/main"
-[[ -f "$HERE/main/checkpoint.pt" ]] || cp "$HERE/trials/quarter_bf16/checkpoint.pt" "$HERE/trials/quarter_bf16/metrics.csv" "$HERE/main/"
-python -m training.train deblur --out "$HERE/main" --steps "${MAIN_STEPS:-6000}" "${COMMON[@]}" --preset cpu_quarter --bf16 \
-  --eval-every 500 --export-to archives/deblur/deblur.pt
+
+trials() {
+  trial quarter_bf16 --bf16
+  trial quarter_fp32
+  trial cpu_bf16 --bf16
+  trial gated_bf16 --bf16
+}
+
+main() {  # the winner's weights, optimiser, EMA and RNG state, continued to the campaign length
+  local out=$HERE/main-$WINNER
+  mkdir -p "$out"
+  [[ -f "$out/checkpoint.pt" ]] || cp "$HERE/trials/$WINNER/checkpoint.pt" "$HERE/trials/$WINNER/metrics.csv" "$out/"
+  $PY -m training.train deblur --out "$out" --steps "${MAIN_STEPS:-6000}" "${COMMON[@]}" --preset "${PRESET[$WINNER]}" \
+    --bf16 --eval-every 500 "$@"
+}
+
+case "${1:-all}" in
+  trials) trials ;;
+  main) main ;;
+  all) trials; main ;;
+  ship) main --export-to archives/deblur/deblur.pt ;;
+  *) echo "usage: $0 [all|trials|main|ship]" >&2; exit 2 ;;
+esac
