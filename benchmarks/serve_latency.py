@@ -59,6 +59,7 @@ README_MARKERS = ("<!-- bench-serve:begin -->", "<!-- bench-serve:end -->")
 ANSWER_SIDE = 512
 TINY_SIDE = 16
 THROUGHPUT = {"endpoint": "superres", "side": 64, "clients": 4}
+SETTLE = 0.1  # seconds between two measured calls (see interleaved)
 TARGETS = {"http_over_predict": 1.25, "tiny_http_p50_ms": 10.0, "throughput_rps": 2 * 57.0}
 # Per-request means read from /metrics (name -> (counter, to milliseconds)); see (4) above.
 SERVER_COUNTERS = {"frontend": ("ts_inference_latency_microseconds", 1e-3), "queue": ("ts_queue_latency_microseconds", 1e-3),
@@ -83,10 +84,15 @@ def p50_ms(seconds: list[float]) -> float:
 
 
 def interleaved(calls: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
-    """p50 ms of each call (each returns its own seconds), one of each per round, after a warm-up round."""
+    """p50 ms of each call (each returns its own seconds), one of each per round, after a warm-up round.
+
+    Each call starts SETTLE seconds after the last: a finished call's OpenMP threads keep spinning for
+    a while, on the cores the next call needs (measured: retouch over HTTP 104 ms right after an
+    in-process call, 90 ms after a pause)."""
     times: dict[str, list[float]] = {name: [] for name in calls}
     for round_ in range(rounds + 1):
         for name, call in calls.items():
+            time.sleep(SETTLE)
             seconds = call()
             if round_:
                 times[name].append(seconds)
