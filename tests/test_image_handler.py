@@ -185,4 +185,3 @@ def test_predict_stage_runs_alone_on_a_tensor(superres):
     options = superres.check_options(superres.parse_options({"format": b"jpeg"}), image)
     out = superres.predict(superres.to_batch([image]), options)
     assert out.shape == (1, 3, 48, 80) and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
-

@@ -188,8 +188,8 @@ def _page_faults(pid: int) -> int:
 def test_a_worker_reuses_its_buffers_instead_of_faulting_them_in_again(live):
     """A worker answering one 512 px photo after another keeps its buffers: glibc's start-up settings had
     the retouch worker hand them back and page-fault them in again, some 16,000 pages per thread and
-    request (half the model's time)."""
-    (worker,) = live.server.workers("retouch", live._tokens("management"))
+    request (about 30% of its CPU time in the kernel)."""
+    (worker,) = live.server.workers("retouch")
     body = png_bytes(photo(512, 512, seed=4))
     for _ in range(2):
         assert live.predict("retouch", body).status_code == 200
