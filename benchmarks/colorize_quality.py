@@ -149,10 +149,11 @@ def targets(mean: dict, before: dict | None, mode: str) -> dict[str, dict]:
     return {name: {"value": round(value, 3), "target": goal, "met": value >= goal} for name, (value, goal) in checks.items()}
 
 
-def load(path: Path, temperature: float | None = None, mix: float | None = None) -> torch.jit.ScriptModule:
+def load(path: Path, temperature: float | None = None, mix: float | None = None,
+         guided_mix: float | None = None) -> torch.jit.ScriptModule:
     """The exported module, with the class head's readout overridden where asked (and where it has one)."""
     model = torch.jit.load(str(path)).eval()
-    for name, value in (("temperature", temperature), ("mix", mix)):
+    for name, value in (("temperature", temperature), ("mix", mix), ("guided_mix", guided_mix)):
         if value is not None:
             if not hasattr(model.net, name):
                 raise SystemExit(f"{path} has no {name} to override (a regression-only colorizer)")
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--before", type=Path, default=None, help="weights to compare with on the same photos")
     parser.add_argument("--temperature", type=float, default=None, help="override the annealed-mean temperature")
     parser.add_argument("--mix", type=float, default=None, help="override the annealed mean's share (both heads)")
+    parser.add_argument("--guided-mix", type=float, default=None, help="the same with hints or a reference")
     parser.add_argument("--max-side", type=int, default=512, help="held-out photos are evaluated at this size")
     parser.add_argument("--latency-side", type=int, default=1024, help="latency on a photo of this side (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", default="colorize", help="results go to benchmarks/results/<name>.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = load(args.weights, args.temperature, args.mix)
+    model = load(args.weights, args.temperature, args.mix, args.guided_mix)
     photos = held_out_photos(args.data, args.max_side)
     mean, rows = measure(model, photos, args.seed)
     before = measure(load(args.before), photos, args.seed)[0] if args.before else None
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
     psnr_by_mode = {mode: statistics.mean(mean[f"{g}_{mode}"]["psnr"] for g in GUIDANCE) for mode in MODES}
     result = {
         "held_out_images": len(photos), "max_side": args.max_side, "weights": os.path.relpath(args.weights, ROOT),
-        "readout_overrides": {"temperature": args.temperature, "mix": args.mix},
+        "readout_overrides": {"temperature": args.temperature, "mix": args.mix, "guided_mix": args.guided_mix},
         "before": os.path.relpath(args.before, ROOT) if args.before else None,
         "served_mode": SERVED_MODE, "best_mode_by_mean_psnr": max(psnr_by_mode, key=psnr_by_mode.get),
         "targets": per_mode[SERVED_MODE], "targets_per_mode": per_mode,

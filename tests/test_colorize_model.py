@@ -351,6 +351,32 @@ def test_heads_mix_and_temperature_are_served_and_adjustable():
     assert ab["annealed"].norm(dim=1).mean() > ab["mean"].norm(dim=1).mean()  # T = 0.38 is more vivid than the mean
 
 
+def test_a_hinted_photo_takes_the_guided_readout_in_every_tile():
+    """Tiles of a hinted photo that hold no hint themselves still read out as guided (one photo, one readout)."""
+    torch.manual_seed(0)
+    net = Colorizer(width=16, head="both", mix=1.0, guided_mix=0.0).eval()
+    for p in net.classes.parameters():
+        torch.nn.init.normal_(p, std=2.0)
+    service = torch.jit.script(ColorizeService(net, tile=64, overlap=16))
+    image = rgb_tensor(200, 160)
+    mask = torch.zeros(1, 1, 160, 200)
+    mask[..., 4, 4] = 1  # one hint, in a corner: most of the 64 px tiles see none
+    hinted = (image, image.clone(), mask, torch.zeros(1, 3, 8, 8), torch.zeros(1))
+    out = {}
+    with torch.inference_mode():
+        for name, mix, guided_mix in [("served", 1.0, 0.0), ("regression", 0.0, 0.0), ("annealed", 1.0, 1.0)]:
+            service.net.mix, service.net.guided_mix = mix, guided_mix
+            out[name] = service(*hinted, mode="patch")
+        service.net.mix, service.net.guided_mix = 1.0, 0.0
+        automatic = service(*unguided(image), mode="patch")  # no hint: the annealed mean
+        service.net.mix = 0.0
+        automatic_regression = service(*unguided(image), mode="patch")
+    assert torch.allclose(out["served"], out["regression"], atol=1e-6)
+    assert (out["served"] - out["annealed"]).abs().max() > 0.02
+    assert (automatic - automatic_regression).abs().max() > 0.02
+    assert net.guided_mix == 0.0 and colorizer("small-mixed").guided_mix == 0.0 and colorizer("small-mixed").mix == 0.5
+
+
 # ---- the shipped weights -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def shipped() -> torch.jit.ScriptModule:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 import torch
 from PIL import Image
 
@@ -41,3 +42,31 @@ def test_interrupted_run_resumes_exactly_with_ema_bf16_and_channels_last(tmp_pat
             assert torch.equal(tensor, resumed[part][name]), f"{part}.{name} differs after resuming"
     # The EMA really averages: it is not a copy of the last weights.
     assert any(not torch.equal(straight["ema"][f"module.{k}"], v) for k, v in straight["model"].items())
+
+
+def test_a_new_run_starts_from_exported_or_checkpointed_weights_and_lists_what_is_new(tmp_path):
+    """--init-from: a regression colorizer's export seeds a two-head run (the class head starts fresh);
+    a checkpoint seeds from its EMA weights; another preset's shapes are refused."""
+    from training.models.colorizer import ColorizeService, colorizer
+    from training.warm_start import load_matching_weights
+
+    torch.manual_seed(0)
+    old = colorizer("tiny").eval()
+    exported = tmp_path / "colorize.pt"
+    torch.jit.script(ColorizeService(old)).save(str(exported))
+    both = colorizer("tiny", head="both")
+    fresh = load_matching_weights(both, exported)
+    assert fresh == ["class_prior", "classes.bias", "classes.weight"]
+    assert torch.equal(both.head.weight, old.head.weight) and torch.equal(both.enc1[0].weight, old.enc1[0].weight)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_matching_weights(colorizer("small"), exported)
+
+    common = ["colorize", "--preset", "tiny", "--batch", "2", "--patch", "64", "--eval-every", "2", "--val-patches", "2",
+              "--threads", "1", "--ema", "0.5"]
+    main([*common, "--steps", "2", "--out", str(tmp_path / "first")])
+    saved = torch.load(tmp_path / "first" / "checkpoint.pt", weights_only=False)
+    main([*common, "--steps", "1", "--lr", "0", "--out", str(tmp_path / "second"),
+          "--init-from", str(tmp_path / "first" / "checkpoint.pt")])
+    second = torch.load(tmp_path / "second" / "checkpoint.pt", weights_only=False)
+    assert torch.equal(second["model"]["head.weight"], saved["ema"]["module.head.weight"])  # lr 0: unchanged
+    assert not torch.equal(saved["ema"]["module.head.weight"], saved["model"]["head.weight"])

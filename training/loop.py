@@ -22,6 +22,7 @@ from tqdm import tqdm
 from training.export import export_torchscript
 from training.grid import save_grid
 from training.task import Task
+from training.warm_start import load_matching_weights
 
 
 def _lr_at(step: int, steps: int, base: float, warmup: int = 200) -> float:
@@ -63,15 +64,19 @@ def _channels_last(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
 
 def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_every: int,
           export_to: Path | None = None, command: list[str] | None = None, ema_decay: float = 0.0,
-          bf16: bool = False, channels_last: bool = False) -> dict[str, float]:
-    """Train ``task``'s model, resuming from ``out_dir/checkpoint.pt`` if present."""
+          bf16: bool = False, channels_last: bool = False, init_from: Path | None = None) -> dict[str, float]:
+    """Train ``task``'s model, resuming from ``out_dir/checkpoint.pt`` if present; a new run starts
+    from ``init_from``'s weights where given (``training/warm_start.py``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = task.build_model()
+    ckpt = out_dir / "checkpoint.pt"
+    if init_from is not None and not ckpt.exists():  # before the EMA copies the weights
+        fresh = load_matching_weights(model, init_from)
+        print(f"{task.name}: weights from {init_from}; new: {', '.join(fresh) or 'none'}", file=sys.stderr)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if ema_decay else None
-    ckpt = out_dir / "checkpoint.pt"
     start, seconds_before = _load_checkpoint(ckpt, model, opt, ema, task)
     served = (lambda: ema.module) if ema is not None else (lambda: model)  # the weights validated and exported
     metrics_path = out_dir / "metrics.csv"

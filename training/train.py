@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument("--threads", type=int, default=torch.get_num_threads())
         p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<endpoint>)")
         p.add_argument("--export-to", type=Path, default=None)
+        p.add_argument("--init-from", type=Path, default=None, metavar="FILE",
+                       help="start a new run from these weights (a checkpoint.pt or an exported .pt; matching names)")
         p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                        help="keep an exponential moving average of the weights (e.g. 0.999) and export it")
         p.add_argument("--bf16", action="store_true", help="bf16 autocast (CPUs with AVX-512 BF16/AMX)")
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     task = task_class(args.endpoint)(args)
     out = args.out or Path("runs") / args.endpoint
     final = train(task, out, args.steps, args.lr, args.batch, args.eval_every, args.export_to, argv,
-                  ema_decay=args.ema, bf16=args.bf16, channels_last=args.channels_last)
+                  ema_decay=args.ema, bf16=args.bf16, channels_last=args.channels_last, init_from=args.init_from)
     print(f"{args.endpoint}: held-out {final['val_psnr']:.2f} dB vs baseline {final['baseline_psnr']:.2f} dB; run in {out}")
 
 

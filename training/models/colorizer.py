@@ -21,8 +21,10 @@
   desaturated, brown), and/or a distribution over the in-gamut ab bins (Zhang, Isola and Efros,
   "Colorful Image Colorization", ECCV 2016: trained with class-rebalanced cross-entropy on
   soft-encoded targets, read out as the annealed mean at T = 0.38). With both, the served ab is
-  ``mix`` x annealed mean + (1 - mix) x regression. ``temperature`` and ``mix`` are plain
-  attributes, so a benchmark can try others on the exported module.
+  ``mix`` x annealed mean + (1 - mix) x regression in automatic mode and ``guided_mix`` x annealed
+  mean + (1 - guided_mix) x regression where hints or a reference guide the colour (they decide it
+  there; the vivid mean is the remedy for the automatic mode's brown average). ``temperature``,
+  ``mix`` and ``guided_mix`` are plain attributes, so a benchmark can try others on the exported module.
 """
 from __future__ import annotations
 
@@ -49,8 +51,9 @@ PRESETS: dict[str, dict] = {
     "base": {"width": 32},
     # Zhang et al. 2016 on the small network: ab bins alone, rebalanced, annealed mean at T = 0.38.
     "small-zhang2016": {"width": 24, "head": "classes"},
-    # Both heads, the output half annealed mean (colour) and half regression (PSNR).
-    "small-mixed": {"width": 24, "head": "both", "mix": 0.5},
+    # Both heads: automatic output half annealed mean (colour) and half regression (PSNR); the
+    # regression alone where hints or a reference guide.
+    "small-mixed": {"width": 24, "head": "both", "mix": 0.5, "guided_mix": 0.0},
 }
 
 
@@ -80,8 +83,9 @@ class Colorizer(nn.Module):
     """
 
     def __init__(self, width: int = 24, hidden: int = 64, head: str = "regression", temperature: float = ANNEALED_T,
-                 mix: float = 1.0, class_prior: torch.Tensor | None = None) -> None:
-        """``head``: one of HEADS. ``mix``: the annealed mean's share of the output with both heads.
+                 mix: float = 1.0, guided_mix: float | None = None, class_prior: torch.Tensor | None = None) -> None:
+        """``head``: one of HEADS. ``mix``: the annealed mean's share of the output with both heads;
+        ``guided_mix``: the same where hints or a reference are given (default: ``mix``).
         ``class_prior``: the smoothed empirical distribution of the training photos over the ab bins
         (``training.colour.smoothed_prior``), kept with the weights of a class head for the
         rebalanced loss; uniform if not given."""
@@ -106,6 +110,7 @@ class Colorizer(nn.Module):
             self.register_buffer("class_prior", class_prior.float())
         self.temperature = temperature
         self.mix = mix if head == "both" else float(head == "classes")
+        self.guided_mix = (mix if guided_mix is None else guided_mix) if head == "both" else self.mix
         self.film_sizes = [4 * c, 2 * c, c]
         self.film = nn.Sequential(nn.Linear(DESCRIPTOR, hidden), nn.ReLU(inplace=True),
                                   nn.Linear(hidden, 2 * sum(self.film_sizes)))
@@ -186,8 +191,9 @@ class Colorizer(nn.Module):
             logits = self.classes(y)
         return regression, logits
 
-    def readout(self, y: torch.Tensor) -> torch.Tensor:
-        """Normalised ab from decoder features: regression, annealed mean, or their mix."""
+    def readout(self, y: torch.Tensor, guided: torch.Tensor) -> torch.Tensor:
+        """Normalised ab from decoder features: regression, annealed mean, or their mix (``mix``, or
+        ``guided_mix`` for the samples where ``guided`` [N] is true)."""
         regression, logits = self.heads(y)
         if logits is None:
             assert regression is not None
@@ -195,20 +201,22 @@ class Colorizer(nn.Module):
         colourful = annealed_mean(logits, self.ab_centres, self.temperature) / self.ab_scale
         if regression is None:
             return colourful
-        return self.mix * colourful + (1.0 - self.mix) * regression
+        share = (self.mix + (self.guided_mix - self.mix) * guided.to(y.dtype))[:, None, None, None]
+        return share * colourful + (1.0 - share) * regression
 
     def predict(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
-                band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
-        """ab [N, 2, H, W] in Lab units for lightness ``l`` [N, 1, H, W] and the guidance."""
+                band_sum: torch.Tensor, desc: torch.Tensor, guided: torch.Tensor) -> torch.Tensor:
+        """ab [N, 2, H, W] in Lab units for lightness ``l`` [N, 1, H, W] and the guidance; ``guided`` [N]
+        (from ``is_guided`` over the whole image, so every tile of a photo is read out alike)."""
         h, w = l.shape[-2], l.shape[-1]
         y = self.decode(l, hint_ab, hint_mask, band_sum, desc)
-        ab = F.interpolate(self.readout(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        ab = F.interpolate(self.readout(y, guided), scale_factor=2.0, mode="bilinear", align_corners=False)
         return ab[..., :h, :w] * self.ab_scale
 
     def forward(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
                 ref_lab: torch.Tensor, has_ref: torch.Tensor) -> torch.Tensor:
         band_sum, desc = self.reference_stats(ref_lab, has_ref)
-        return self.predict(l, hint_ab, hint_mask, band_sum, desc)
+        return self.predict(l, hint_ab, hint_mask, band_sum, desc, is_guided(hint_mask, has_ref))
 
     def training_outputs(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor, ref_lab: torch.Tensor,
                          has_ref: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -223,6 +231,11 @@ class Colorizer(nn.Module):
         if logits is not None:
             logits = logits[..., :(h + 1) // 2, :(w + 1) // 2]
         return regression, logits
+
+
+def is_guided(hint_mask: torch.Tensor, has_ref: torch.Tensor) -> torch.Tensor:
+    """[N] bool: the samples with at least one hint or a reference."""
+    return (hint_mask.flatten(1).amax(1) > 0) | (has_ref > 0)
 
 
 def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -278,7 +291,7 @@ class ColorizeService(nn.Module):
         return torch.where(hit > 0, ab, ab_wide), (wide > 0).to(ab.dtype)
 
     def _patchwise(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
-                   band_sum: torch.Tensor, desc: torch.Tensor) -> torch.Tensor:
+                   band_sum: torch.Tensor, desc: torch.Tensor, guided: torch.Tensor) -> torch.Tensor:
         h, w = l.shape[-2], l.shape[-1]
         out = torch.zeros(l.shape[0], 2, h, w, dtype=l.dtype, device=l.device)
         total = torch.zeros(1, 1, h, w, dtype=l.dtype, device=l.device)
@@ -288,7 +301,7 @@ class ColorizeService(nn.Module):
         for y in _starts(h, self.tile, stride):
             for x in _starts(w, self.tile, stride):
                 ab = self.net.predict(l[..., y:y + th, x:x + tw], hint_ab[..., y:y + th, x:x + tw],
-                                      hint_mask[..., y:y + th, x:x + tw], band_sum, desc)
+                                      hint_mask[..., y:y + th, x:x + tw], band_sum, desc, guided)
                 out[..., y:y + th, x:x + tw] += ab * weight
                 total[..., y:y + th, x:x + tw] += weight
         return out / total
@@ -303,13 +316,14 @@ class ColorizeService(nn.Module):
         hint_ab, mask = self._hints(hint_rgb, hint_mask, h, w)
         rh, rw = self._work_size(reference.shape[-2], reference.shape[-1], self.ref_side)
         band_sum, desc = self.net.reference_stats(rgb_to_lab(_resize(reference, rh, rw)), has_reference)
+        guided = is_guided(mask, has_reference)
         if mode == "image":
-            ab = self.net.predict(l, hint_ab, mask, band_sum, desc)
+            ab = self.net.predict(l, hint_ab, mask, band_sum, desc, guided)
         elif mode == "patch":
-            ab = self._patchwise(l, hint_ab, mask, band_sum, desc)
+            ab = self._patchwise(l, hint_ab, mask, band_sum, desc, guided)
         else:
-            ab = 0.5 * (self.net.predict(l, hint_ab, mask, band_sum, desc)
-                        + self._patchwise(l, hint_ab, mask, band_sum, desc))
+            ab = 0.5 * (self.net.predict(l, hint_ab, mask, band_sum, desc, guided)
+                        + self._patchwise(l, hint_ab, mask, band_sum, desc, guided))
         return self._recombine(l_full, ab)
 
     def _recombine(self, l_full: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
@@ -323,6 +337,6 @@ class ColorizeService(nn.Module):
 
 
 def colorizer(preset: str = "small", class_prior: torch.Tensor | None = None, **readout: float) -> Colorizer:
-    """Build a named preset (see PRESETS); ``class_prior`` and ``readout`` (temperature, mix: they change
+    """Build a named preset (see PRESETS); ``class_prior`` and ``readout`` (temperature, mix, guided_mix: they change
     no weights, so a trained model can be exported with others) as in ``Colorizer``."""
     return Colorizer(**{**PRESETS[preset], **readout}, class_prior=class_prior)

@@ -74,6 +74,8 @@ class ColorizeTask(Task):
                             help="annealed-mean temperature of the readout (validation and export; default the preset's)")
         parser.add_argument("--mix", type=float, default=None,
                             help="the annealed mean's share of the output with both heads (default the preset's)")
+        parser.add_argument("--guided-mix", type=float, default=None,
+                            help="the same where hints or a reference are given (default the preset's)")
         parser.add_argument("--max-hints", type=int, default=MAX_HINTS, help="hints per sample: uniform from 0 to this")
         parser.add_argument("--p-automatic", type=float, default=0.3,
                             help="probability of a sample with neither hints nor reference (automatic mode)")
@@ -81,7 +83,8 @@ class ColorizeTask(Task):
                             help="probability of a random colour cast on a photo with a reference, and on the reference")
 
     def build_model(self) -> nn.Module:
-        readout = {k: v for k, v in (("temperature", self.args.temperature), ("mix", self.args.mix)) if v is not None}
+        readout = {k: v for k, v in (("temperature", self.args.temperature), ("mix", self.args.mix),
+                                     ("guided_mix", self.args.guided_mix)) if v is not None}
         return colorizer(self.args.preset, self.class_prior, **readout)
 
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -31,14 +31,9 @@ class EnhanceTask(Task):
         parser.add_argument("--clean-fraction", type=float, default=0.2,
                             help="share of patches left undegraded: without them the model 'removes' an expected "
                                  "veil from every bright photo, clean ones included")
-        parser.add_argument("--init-from", default=None,
-                            help="start from the weights of an earlier run's checkpoint.pt (fine-tuning)")
 
     def build_model(self) -> nn.Module:
-        model = film2(self.args.preset, self.args.encoder_weights)
-        if self.args.init_from:
-            model.load_state_dict(torch.load(self.args.init_from, map_location="cpu")["model"])
-        return model
+        return film2(self.args.preset, self.args.encoder_weights)
 
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Flips/rotations come from the sampler; no brightness/colour jitter (the task is about light).

@@ -5,8 +5,9 @@
 # Steps: the ab prior of the training photos, the retouch run, three short colorize trials
 # (heads: classes alone as in Zhang et al. 2016, classes mixed with regression, regression alone),
 # then the main colorize run continuing the trial named by WINNER (default mixed; choose it with
-# the benchmark, see README.md). Every step resumes where it stopped; finished steps are skipped.
-# `run.sh prior|retouch|trials|main` runs one step. After the benchmarks (README.md),
+# the benchmark, see README.md), then `warm`: both heads started from the weights shipped before
+# issue 14. Every step resumes where it stopped; finished steps are skipped.
+# `run.sh prior|retouch|trials|main|warm` runs one step. After the benchmarks (README.md),
 # `run.sh ship-retouch` / `run.sh ship-colorize [--mix M --temperature T]` re-run a finished run's
 # command with --export-to (nothing is trained again): the weights go to archives/ with TRAINED_WITH.txt.
 set -euo pipefail
@@ -52,13 +53,25 @@ main() {  # the winner's weights, optimiser, EMA and RNG state, continued to the
     --eval-every 1000 --ema 0.999 "${COLORIZE[@]}" "$@"
 }
 
+BEFORE=runs/colorize_before_issue14.pt  # the regression-only weights shipped before issue 14
+
+warm() {  # both heads; the backbone, FiLM and regression head start from $BEFORE (their hints and reference
+  # were the best measured), the class head fresh; a light class loss, so the shared features keep serving the regression
+  prior
+  [[ -f $BEFORE ]] || { mkdir -p runs && git show c277980:archives/colorize/colorize.pt > $BEFORE; }
+  $PY -m training.train colorize --out $HERE/colorize/main-mixed-warm --preset small-mixed --init-from $BEFORE \
+    --steps "${WARM_STEPS:-16000}" --lr 1e-3 --ce-weight 0.25 --eval-every 1000 --ema 0.999 "${COLORIZE[@]}" "$@"
+}
+
 case "${1:-all}" in
   prior) prior ;;
   retouch) retouch ;;
   trials) trials ;;
   main) main ;;
-  all) prior; retouch; trials; main ;;
+  warm) warm ;;
+  all) prior; retouch; trials; main; warm ;;
   ship-retouch) retouch --export-to archives/retouch/retouch.pt ;;
   ship-colorize) shift; main "$@" --export-to archives/colorize/colorize.pt ;;
-  *) echo "usage: $0 [all|prior|retouch|trials|main|ship-retouch|ship-colorize [--mix M] [--temperature T]]" >&2; exit 2 ;;
+  ship-warm) shift; warm "$@" --export-to archives/colorize/colorize.pt ;;
+  *) echo "usage: $0 [all|prior|retouch|trials|main|warm|ship-retouch|ship-colorize|ship-warm [--mix M] [--temperature T]]" >&2; exit 2 ;;
 esac
