@@ -55,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     "max_response_bytes": 134_217_728,  # keep equal to max_response_size in config.properties
     "tile": 512,  # input pixels per tile side (tiled models); 0 disables tiling
     "threads": 2,
+    # A group of at most this many input pixels runs on one thread. An idle worker's second OpenMP thread
+    # sleeps, and waking it cost 6-10 ms a request here (a 16x16 superres predict: 2.2 ms on one thread,
+    # 11.3 ms on two, after a 0.1 s pause; 32x32: 4.0 against 16.6). Not higher: under load the threads
+    # are awake, and 64x64 superres uploads from 4 clients then lost throughput on one thread.
+    "one_thread_pixels": 1024,
     "half_on_cuda": True,
 }
 
@@ -280,8 +285,21 @@ class ImageHandler:
                      timings: dict[str, float]) -> None:
         height, width = requests[0].image.size
         scale = self.output_scale(requests[0].options)
-        with self.allocator.mapped(len(requests) * height * width * scale ** 2 >= LARGE_OUTPUT_PIXELS):
+        pixels = len(requests) * height * width
+        with self.allocator.mapped(pixels * scale ** 2 >= LARGE_OUTPUT_PIXELS), self.threads_for(pixels):
             self._run_group(indices, requests, replies, timings)
+
+    @contextmanager
+    def threads_for(self, pixels: int) -> Iterator[None]:
+        """One thread for a small group on the CPU (``one_thread_pixels``), the configured ``threads`` otherwise."""
+        if self.device.type != "cpu" or pixels > int(self.config["one_thread_pixels"]):
+            yield
+            return
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(int(self.config["threads"]))
 
     @torch.inference_mode()
     def _run_group(self, indices: list[int], requests: list[Request], replies: list,

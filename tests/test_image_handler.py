@@ -185,3 +185,27 @@ def test_predict_stage_runs_alone_on_a_tensor(superres):
     options = superres.check_options(superres.parse_options({"format": b"jpeg"}), image)
     out = superres.predict(superres.to_batch([image]), options)
     assert out.shape == (1, 3, 48, 80) and out.dtype == torch.float32 and 0 <= out.min() and out.max() <= 1
+
+
+def test_a_small_group_runs_on_one_thread_and_the_configured_threads_come_back(superres):
+    """An idle worker's second thread costs more to wake than a small request costs to compute."""
+    seen = []
+
+    class Counting(type(superres)):
+        def forward(self, x, options):
+            seen.append((x.shape[-1], torch.get_num_threads()))
+            return super().forward(x, options)
+
+    handler = Counting.__new__(Counting)
+    handler.__dict__.update(superres.__dict__)
+    threads, small = int(handler.config["threads"]), int(handler.config["one_thread_pixels"])
+    assert threads == 2 and small == 32 * 32
+    torch.set_num_threads(threads)
+    for width, height in [(16, 16), (32, 32), (33, 32), (16, 16)]:
+        [(status, _, _)] = run_handler(handler, [{"body": png_bytes(photo(width, height))}])
+        assert status == 200 and torch.get_num_threads() == threads
+    assert seen == [(16, 1), (32, 1), (33, 2), (16, 1)]
+    # two 32x32 requests batched together are one group of 2,048 pixels: two threads
+    seen.clear()
+    run_handler(handler, [{"body": png_bytes(photo(32, 32))}] * 2)
+    assert seen == [(32, 2)]
