@@ -31,6 +31,7 @@ from handlers.options import options_for
 from training.colour import recombine, rgb_to_lab
 from training.grid import save_grid
 from training.metrics import psnr
+from training.models.colorizer import READOUT
 
 MODE_OPTION = next(option for option in options_for("colorize") if option.name == "mode")
 MODES, SERVED_MODE = MODE_OPTION.choices, MODE_OPTION.default
@@ -149,11 +150,10 @@ def targets(mean: dict, before: dict | None, mode: str) -> dict[str, dict]:
     return {name: {"value": round(value, 3), "target": goal, "met": value >= goal} for name, (value, goal) in checks.items()}
 
 
-def load(path: Path, temperature: float | None = None, mix: float | None = None,
-         guided_mix: float | None = None) -> torch.jit.ScriptModule:
-    """The exported module, with the class head's readout overridden where asked (and where it has one)."""
+def load(path: Path, overrides: dict[str, float | None] | None = None) -> torch.jit.ScriptModule:
+    """The exported module, with the class head's readout (``READOUT`` names) overridden where a value is given."""
     model = torch.jit.load(str(path)).eval()
-    for name, value in (("temperature", temperature), ("mix", mix), ("guided_mix", guided_mix)):
+    for name, value in (overrides or {}).items():
         if value is not None:
             if not hasattr(model.net, name):
                 raise SystemExit(f"{path} has no {name} to override (a regression-only colorizer)")
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", default="colorize", help="results go to benchmarks/results/<name>.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = load(args.weights, args.temperature, args.mix, args.guided_mix)
+    overrides = {name: getattr(args, name) for name in READOUT}
+    model = load(args.weights, overrides)
     photos = held_out_photos(args.data, args.max_side)
     mean, rows = measure(model, photos, args.seed)
     before = measure(load(args.before), photos, args.seed)[0] if args.before else None
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
     psnr_by_mode = {mode: statistics.mean(mean[f"{g}_{mode}"]["psnr"] for g in GUIDANCE) for mode in MODES}
     result = {
         "held_out_images": len(photos), "max_side": args.max_side, "weights": os.path.relpath(args.weights, ROOT),
-        "readout_overrides": {"temperature": args.temperature, "mix": args.mix, "guided_mix": args.guided_mix},
+        "readout_overrides": overrides,
         "before": os.path.relpath(args.before, ROOT) if args.before else None,
         "served_mode": SERVED_MODE, "best_mode_by_mean_psnr": max(psnr_by_mode, key=psnr_by_mode.get),
         "targets": per_mode[SERVED_MODE], "targets_per_mode": per_mode,

@@ -44,6 +44,7 @@ GRID_CELL = 16  # working pixels per cell of the hints' bilateral grid
 IN_CHANNELS = 4 + 3 * 3
 
 HEADS = ("regression", "classes", "both")
+READOUT = ("temperature", "mix", "guided_mix")  # how the heads are read out: plain attributes, no weights
 
 PRESETS: dict[str, dict] = {
     "tiny": {"width": 16},  # ~0.33 M parameters, for tests and quick sanity runs

@@ -23,7 +23,7 @@ from training.colour import REBALANCE_LAMBDA, ab_bins, rebalancing_weights, reco
 from training.degradations.colour_cast import random_cast
 from training.degradations.colour_hints import MAX_HINTS, sample_hints
 from training.degradations.reference_views import sample_references
-from training.models.colorizer import AB_SCALE, PRESETS, ColorizeService, colorizer
+from training.models.colorizer import AB_SCALE, PRESETS, READOUT, ColorizeService, colorizer
 from training.task import Task
 
 
@@ -83,8 +83,7 @@ class ColorizeTask(Task):
                             help="probability of a random colour cast on a photo with a reference, and on the reference")
 
     def build_model(self) -> nn.Module:
-        readout = {k: v for k, v in (("temperature", self.args.temperature), ("mix", self.args.mix),
-                                     ("guided_mix", self.args.guided_mix)) if v is not None}
+        readout = {name: getattr(self.args, name) for name in READOUT if getattr(self.args, name) is not None}
         return colorizer(self.args.preset, self.class_prior, **readout)
 
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, ...]:
