@@ -20,6 +20,7 @@ from tiling import tiles
 
 class EnhanceHandler(ImageHandler):
     options = options_for("enhance")
+    model_methods = ("global_condition", "branches", "conditioned")
 
     @torch.inference_mode()
     def predict(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:

@@ -61,6 +61,10 @@ DEFAULTS: dict[str, Any] = {
     # are awake, and 64x64 superres uploads from 4 clients then lost throughput on one thread.
     "one_thread_pixels": 1024,
     "half_on_cuda": True,
+    # Freeze the TorchScript module at load (torch.jit.freeze: weights become constants, each conv's
+    # per-channel scale and bias fold into it): a 512x512 deblur predict took 305 ms instead of 380 on
+    # two threads here, the other endpoints the same within noise; outputs agree within 3e-7.
+    "freeze": True,
 }
 
 
@@ -131,6 +135,7 @@ class ImageHandler:
 
     options: tuple[Option, ...] = COMMON  # every option the endpoint accepts (handlers/options.py)
     keep_grayscale: bool = True  # answer a grayscale upload in grayscale
+    model_methods: tuple[str, ...] = ()  # the module's methods the handler calls besides forward (kept by freezing)
 
     def __init__(self) -> None:
         self.initialized = False
@@ -258,6 +263,8 @@ class ImageHandler:
         model = model.eval()
         if self.half:
             model = model.half().to(memory_format=torch.channels_last)
+        if self.config["freeze"]:
+            model = torch.jit.freeze(model, preserved_attrs=list(self.model_methods))
         return model, metadata
 
     @torch.inference_mode()

@@ -209,3 +209,17 @@ def test_a_small_group_runs_on_one_thread_and_the_configured_threads_come_back(s
     seen.clear()
     run_handler(handler, [{"body": png_bytes(photo(32, 32))}] * 2)
     assert seen == [(32, 2)]
+
+
+@pytest.mark.parametrize("endpoint,tile", [("superres", 512), ("deblur", 512), ("deblur", 64), ("enhance", 512),
+                                           ("enhance", 64), ("retouch", 512), ("colorize", 512)])
+def test_the_frozen_model_answers_as_the_unfrozen_one(endpoint, tile):
+    """Freezing at load (weights as constants, scales folded into convs) changes no answer; tile 64
+    makes deblur and enhance run tiled (enhance then calls the module's other methods)."""
+    frozen, plain = (handler_for(endpoint, freeze=f, tile=tile) for f in (True, False))
+    assert not list(frozen.model.parameters()) and list(plain.model.parameters())
+    body = png_bytes(photo(150, 110, seed=3))
+    [(status_f, _, frozen_png)], [(status_p, _, plain_png)] = (run_handler(h, [{"body": body}]) for h in (frozen, plain))
+    assert status_f == status_p == 200
+    a, b = (np.asarray(decode_png(png), dtype=int) for png in (frozen_png, plain_png))
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1
