@@ -13,13 +13,15 @@ from training.degradations.motion_blur import (BlurConfig, blur_valid, defocus_d
 from training.models.atrous_deblur import DILATIONS, PRESETS, AtrousDeblur, atrous_deblur
 from training.tasks.deblur import DeblurTask
 from training.train import parse_args
+from training.warm_start import load_matching_weights
 
 from tests.support import photo
 
 
 def expected_parameters(blocks: int, filters: int, trunk: int, stem: int, first_kernel: int,
-                        mids: tuple[int, ...] = (), gated: bool = False) -> int:
-    """Parameter count from the definition: conv weights + per-channel scale and bias of every ScaledConv."""
+                        mids: tuple[int, ...] = (), gated: bool = False, fuse_init: float = 0.1) -> int:
+    """Parameter count from the definition: conv weights + per-channel scale and bias of every ScaledConv
+    (``fuse_init`` is a starting value, not a size)."""
     def conv(cin: int, cout: int, k: int) -> int:
         return cin * cout * k * k + 2 * cout
 
@@ -46,13 +48,33 @@ def test_paper_preset_parameter_count():
     assert 46e6 < count < 50e6  # the write-up's "about 47M" (20 blocks, F=128, trunk 256)
 
 
-@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter", "cpu_gated"])
+@pytest.mark.parametrize("preset", ["cpu", "cpu_quarter", "cpu_quarter_deep", "cpu_gated"])
 def test_cpu_presets_parameter_count(preset):
     assert n_params(atrous_deblur(preset)) == expected_parameters(**PRESETS[preset])
 
 
+def test_grown_network_starts_where_the_smaller_one_ended(tmp_path):
+    """cpu_quarter_deep warm-started from cpu_quarter weights: the extra blocks are the identity at first."""
+    torch.manual_seed(0)
+    small = atrous_deblur("cpu_quarter").eval()
+    with torch.no_grad():  # trained-looking weights: fuse scales away from their initial value
+        for name, p in small.named_parameters():
+            p.add_(0.05 * torch.randn_like(p)) if name.endswith("scale") else None
+    path = tmp_path / "small.pt"
+    torch.save({"model": small.state_dict()}, path)
+    grown = atrous_deblur("cpu_quarter_deep").eval()
+    fresh = load_matching_weights(grown, path)
+    assert {k.split(".")[0] for k in fresh} == {"blocks"}
+    assert {int(k.split(".")[1]) for k in fresh} == set(range(6, 9))
+    x = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        assert torch.equal(grown(x), small(x))
+        grown.blocks[7].fuse.scale.fill_(1.0)  # once a new block's scale moves, it takes part
+        assert (grown(x) - small(x)).abs().max() > 1e-6
+
+
 @pytest.mark.parametrize("preset,size", [("paper", (22, 31)), ("cpu", (45, 70)), ("cpu_quarter", (45, 70)),
-                                         ("cpu_gated", (45, 70))])
+                                         ("cpu_quarter_deep", (45, 70)), ("cpu_gated", (45, 70))])
 def test_presets_script_and_match_eager(preset, size):
     torch.manual_seed(0)
     model = atrous_deblur(preset).eval()

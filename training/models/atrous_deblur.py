@@ -37,6 +37,12 @@ PRESETS: dict[str, dict] = {
     # ``cpu_quarter``'s multiply-adds per pixel in 8 gated blocks (deeper: a 347 px receptive field).
     "cpu_gated": {"blocks": 8, "filters": 32, "trunk": 64, "stem": 16, "first_kernel": 7, "mids": (32,),
                   "gated": True},
+    # ``cpu_quarter`` grown to 9 blocks (about 1.4x its multiply-adds, a 387 px receptive field; 1.4M
+    # parameters keep a full training checkpoint under 25 MB): meant to start from ``cpu_quarter``'s
+    # weights (``--init-from``); its fuse scales start at 0, so each block the smaller network lacks
+    # begins as the identity and the grown network where the smaller one ended.
+    "cpu_quarter_deep": {"blocks": 9, "filters": 32, "trunk": 64, "stem": 16, "first_kernel": 7, "mids": (32,),
+                         "fuse_init": 0.0},
 }
 
 
@@ -61,14 +67,15 @@ class AtrousBlock(nn.Module):
     ``gated``: no activation on the branches; the 4F channels are gated (first half times second
     half) and weighted by a channel attention before a fuse that reads 2F."""
 
-    def __init__(self, trunk: int, filters: int, gated: bool = False) -> None:
+    def __init__(self, trunk: int, filters: int, gated: bool = False, fuse_init: float = 0.1) -> None:
         super().__init__()
         self.gated = gated
         self.branches = nn.ModuleList([ScaledConv(trunk, filters, 3, dilation=d) for d in DILATIONS])
         fused = filters * len(DILATIONS) // (2 if gated else 1)
         self.attention = nn.Conv2d(fused, fused, 1) if gated else nn.Identity()
-        # A small initial fuse scale keeps the deep (20-block) preset stable at the start of training.
-        self.fuse = ScaledConv(fused, trunk, 3, scale_init=0.1)
+        # A small initial fuse scale keeps the deep (20-block) preset stable at the start of training;
+        # 0 makes the block the identity until its scale learns (LeakyReLU(0) = 0), for grown networks.
+        self.fuse = ScaledConv(fused, trunk, 3, scale_init=fuse_init)
         self.act = nn.LeakyReLU(0.2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,7 +93,8 @@ class AtrousDeblur(nn.Module):
     """Blurry RGB in [0, 1] -> sharp RGB (same size, unclamped). Any input size: padded to the stride, cropped back."""
 
     def __init__(self, blocks: int = 6, filters: int = 16, trunk: int = 32, stem: int = 16,
-                 first_kernel: int = 7, mids: tuple[int, ...] = (), gated: bool = False) -> None:
+                 first_kernel: int = 7, mids: tuple[int, ...] = (), gated: bool = False,
+                 fuse_init: float = 0.1) -> None:
         super().__init__()
         widths = [stem, *mids, trunk]  # channels at full, half, quarter, ... resolution
         self.stride = 2 ** (len(widths) - 1)
@@ -94,7 +102,7 @@ class AtrousDeblur(nn.Module):
         self.min_side = self.stride * (DILATIONS[-1] + 1)
         self.stem = ScaledConv(3, stem, first_kernel)
         self.downs = nn.ModuleList([ScaledConv(a, b, 3, stride=2) for a, b in zip(widths[:-1], widths[1:])])
-        self.blocks = nn.Sequential(*[AtrousBlock(trunk, filters, gated) for _ in range(blocks)])
+        self.blocks = nn.Sequential(*[AtrousBlock(trunk, filters, gated, fuse_init) for _ in range(blocks)])
         # Back up, coarsest first: a transposed conv to the finer width, then a 3x3 merge with the skip.
         self.ups = nn.ModuleList([nn.ConvTranspose2d(b, a, 4, stride=2, padding=1)
                                   for a, b in reversed(list(zip(widths[:-1], widths[1:])))])
@@ -128,5 +136,5 @@ class AtrousDeblur(nn.Module):
 
 
 def atrous_deblur(preset: str = "cpu") -> AtrousDeblur:
-    """Build a named preset (``paper``, ``cpu``, ``cpu_quarter`` or ``cpu_gated``)."""
+    """Build a named preset (``paper``, ``cpu``, ``cpu_quarter``, ``cpu_quarter_deep`` or ``cpu_gated``)."""
     return AtrousDeblur(**PRESETS[preset])

@@ -6,6 +6,8 @@
 # of the trial named by WINNER (main-<WINNER>/, to MAIN_STEPS). Every step resumes where it stopped;
 # finished trials are skipped. `run.sh trials|main` runs one step; `run.sh ship` re-runs the finished
 # main run's command with --export-to (nothing is trained again): the weights go to archives/deblur.
+# `run.sh grow` continues the main run's weights in a deeper network (cpu_quarter_deep: the extra
+# blocks start as the identity) to GROW_STEPS in grow-quarter_deep/; `run.sh ship-grow` exports it.
 set -euo pipefail
 DATA="${DATA:-../shared/data/photos ../shared/data/faces ../shared/data/scenes}"
 HERE=training/campaigns/deblur
@@ -35,10 +37,17 @@ main() {  # the winner's weights, optimiser, EMA and RNG state, continued to the
     --bf16 --eval-every 500 "$@"
 }
 
+grow() {  # the main run's EMA weights in 9 blocks instead of 6, a fresh optimiser and schedule
+  $PY -m training.train deblur --out "$HERE/grow-quarter_deep" --steps "${GROW_STEPS:-7000}" "${COMMON[@]}" \
+    --preset cpu_quarter_deep --bf16 --eval-every 500 --init-from "$HERE/main-$WINNER/checkpoint.pt" "$@"
+}
+
 case "${1:-all}" in
   trials) trials ;;
   main) main ;;
   all) trials; main ;;
   ship) main --export-to archives/deblur/deblur.pt ;;
-  *) echo "usage: $0 [all|trials|main|ship]" >&2; exit 2 ;;
+  grow) grow ;;
+  ship-grow) grow --export-to archives/deblur/deblur.pt ;;
+  *) echo "usage: $0 [all|trials|main|ship|grow|ship-grow]" >&2; exit 2 ;;
 esac
