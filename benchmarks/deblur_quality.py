@@ -7,24 +7,31 @@ training ``--max-side``, degraded ONCE from a fixed seed with the training blur 
 (camera-shake/defocus kernels applied in linear light, noise, 8-bit, sometimes JPEG) but kernels of
 5-31 px (``--kernel-max``; training goes to 35), then restored. PSNR (RGB, outputs rounded to 8 bits as served) of the blurry input and of the model,
 with and without the x8 self-ensemble (timed on the same images: its cost per megapixel).
-Latency: the TorchScript file, inference_mode, tiled as the server tiles, on a 1-megapixel input.
-The machine's load average is recorded with it. Writes benchmarks/results/deblur.json.
+Latency on a 1-megapixel photo (1024x1024, the first held-out photo blurred): the TorchScript file
+frozen as the handler loads it, inference_mode, tiled as the server tiles; and, with --http, the
+same photo as PNG through a fresh TorchServe serving archives/deblur (p50 of 3, one client: upload to
+answer). The machine's load average is recorded with it. Writes benchmarks/results/deblur.json.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
 from benchmarks.common import ROOT, held_out_photos, seconds_per_call, write_results
+from benchmarks.http_load import Connection, timed_post
+from serving.server import start_isolated, stop
 from training.degradations.motion_blur import BlurConfig, degrade
 from training.metrics import psnr
 from training.tasks.deblur import DeblurTask
@@ -86,6 +93,26 @@ def quality(model: Model, metadata: ModelMetadata, photos: list[tuple[str, torch
     }
 
 
+def one_megapixel(photo: torch.Tensor, seed: int, cfg: BlurConfig) -> torch.Tensor:
+    """``photo`` resized to 1024x1024 and blurred (a 1 MP upload)."""
+    square = torch.nn.functional.interpolate(photo, size=(1024 + cfg.kernel_sizes[1] - 1,) * 2, mode="bilinear",
+                                             antialias=True, align_corners=False).clamp(0, 1)
+    return degrade(square, np.random.default_rng(seed), cfg)[0]
+
+
+def http_seconds(x: torch.Tensor, repeats: int = 3) -> float:
+    """p50 seconds of ``x`` as PNG through a fresh TorchServe (archives/deblur as shipped), after one warm-up."""
+    png = io.BytesIO()
+    Image.fromarray((x[0].permute(1, 2, 0) * 255).round().byte().numpy()).save(png, "PNG")
+    with tempfile.TemporaryDirectory() as work:
+        server = start_isolated(Path(work), ["deblur"])
+        try:
+            conn = Connection(server.inference_url, server.headers())
+            return seconds_per_call(lambda: timed_post(conn, "/predictions/deblur", png.getvalue()), repeats)
+        finally:
+            stop(server.state)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="*", help="the photo folders training used (the held-out split is taken)")
@@ -97,18 +124,21 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=1024, help="as archives/deblur/model-config.yaml")
     parser.add_argument("--threads", type=int, default=2, help="as the server's handler threads")
     parser.add_argument("--results-name", default="deblur", help="writes benchmarks/results/<name>.json")
+    parser.add_argument("--http", action="store_true", help="also time the 1 MP photo through TorchServe")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     model, metadata = load(args.weights)
-    model.eval()
+    model = torch.jit.freeze(model.eval())  # as the handler serves it (its setting ``freeze``)
     cfg = BlurConfig(kernel_sizes=(BlurConfig.kernel_sizes[0], args.kernel_max))
+    photos = held_out_photos(args.data, args.max_side)
     with torch.inference_mode():
-        result = quality(model, metadata, held_out_photos(args.data, args.max_side), args.seed,
-                         args.ensemble_images, args.tile, cfg)
-    x = torch.rand(1, 3, 1024, 1024)
+        result = quality(model, metadata, photos, args.seed, args.ensemble_images, args.tile, cfg)
+    x, megapixels = one_megapixel(photos[0][1], args.seed, cfg), 1024 * 1024 / 1e6
     result["latency"] = {"threads": args.threads, "load_average_1min": os.getloadavg()[0],
-                         "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, metadata, args.tile), 2) / (1024 * 1024 / 1e6)}
+                         "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, metadata, args.tile), 2) / megapixels}
+    if args.http:
+        result["latency"]["seconds_per_mp_http"] = http_seconds(x) / megapixels
     result = {"blur": {k: getattr(cfg, k) for k in BlurConfig.__dataclass_fields__}, "max_side": args.max_side,
               "seed": args.seed, "receptive_field_px": metadata.receptive_field, **result}
     path = write_results(args.results_name, result)

@@ -58,7 +58,9 @@ class ScaledConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x) * self.scale.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        # conv(x, W) * s + b computed as conv(x, W * s) + b: the scale multiplies the small weight tensor,
+        # not the activations (a cpu_quarter_deep bf16 training step: 0.86 s instead of 0.99).
+        return self.conv._conv_forward(x, self.conv.weight * self.scale.view(-1, 1, 1, 1), self.bias)
 
 
 class AtrousBlock(nn.Module):
