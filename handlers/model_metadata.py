@@ -24,25 +24,30 @@ class ModelMetadata:
     pixel depends on (0 when that is the whole image). ``large_image``: how a large photo runs:
     ``tiles`` (overlapping tiles whose overlap covers the receptive field), ``whole`` (always the whole
     image: a global condition would differ per tile) or ``model`` (the module does its own
-    working-size or patch inference)."""
+    working-size or patch inference). ``tile_context``: input pixels of context on each side with which
+    tiled output stays within 1/255 of untiled on photos, measured on the weights
+    (benchmarks/tile_context.py); 0 = not measured: half the receptive field, exact but costly (a
+    network's influence fades long before its receptive field ends)."""
 
     scale: int = 1
     stride: int = 1
     receptive_field: int = 0
     large_image: str = "tiles"
+    tile_context: int = 0
 
     def __post_init__(self) -> None:
         if self.large_image not in STRATEGIES:
             raise ValueError(f"large_image must be one of {', '.join(STRATEGIES)}, not {self.large_image!r}")
-        if self.scale < 1 or self.stride < 1 or self.receptive_field < 0:
-            raise ValueError(f"scale and stride must be >= 1 and receptive_field >= 0: {self}")
+        if self.scale < 1 or self.stride < 1 or self.receptive_field < 0 or self.tile_context < 0:
+            raise ValueError(f"scale and stride must be >= 1, receptive_field and tile_context >= 0: {self}")
         if self.large_image == "tiles" and self.receptive_field < 1:
             raise ValueError("a tiled model needs its receptive field, to size the tile overlap")
 
     @property
     def context(self) -> int:
-        """Input pixels of context an output pixel needs on each side (half the receptive field, rounded up)."""
-        return (self.receptive_field + 1) // 2
+        """Input pixels of context an output pixel needs on each side: the measured ``tile_context``, else
+        half the receptive field, rounded up."""
+        return self.tile_context or (self.receptive_field + 1) // 2
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

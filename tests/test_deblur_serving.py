@@ -55,7 +55,7 @@ def test_real_handler_tiles_without_seams():
     body = png_bytes(photo(300, 260, seed=5))
     whole = handler_for("deblur", tile=0)
     tiled = handler_for("deblur", tile=64)
-    assert tiled.metadata.context >= 60  # read from the TorchScript file: overlap covers the receptive field
+    assert tiled.metadata.context >= 60  # read from the TorchScript file (the tile context measured on the weights)
     [(status_a, _, a)], [(status_b, _, b)] = run_handler(whole, [{"body": body}]), run_handler(tiled, [{"body": body}])
     assert status_a == status_b == 200
     diff = np.abs(np.asarray(decode_png(a), dtype=int) - np.asarray(decode_png(b), dtype=int))

@@ -1,6 +1,7 @@
 """Tiled inference must agree with untiled inference (the seam test) and keep any size."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -75,3 +76,29 @@ def test_run_follows_the_metadata():
         calls.clear()
         run(model, x, ModelMetadata(scale=2, stride=4, large_image=strategy), 30)
         assert calls == [(100, 72)]  # the whole image, padded to the stride
+
+
+def test_a_measured_tile_context_replaces_half_the_receptive_field():
+    exact = ModelMetadata(stride=4, receptive_field=267)
+    measured = ModelMetadata(stride=4, receptive_field=267, tile_context=64)
+    assert exact.context == 134 and measured.context == 64
+    assert ModelMetadata.from_json(measured.to_json()) == measured
+    with pytest.raises(ValueError):
+        ModelMetadata(stride=4, receptive_field=267, tile_context=-1)
+
+
+def test_the_smallest_tile_context_is_within_tolerance_and_the_next_smaller_is_not():
+    """benchmarks/tile_context.py on a strided network with random weights and photo-like inputs."""
+    from benchmarks.tile_context import largest_difference, smallest_context
+    from tests.support import photo
+
+    model = nn.Sequential(strided_net(), *[nn.Conv2d(3, 3, 3, padding=1) for _ in range(12)]).eval()
+    metadata = ModelMetadata(stride=2, receptive_field=7 + 2 + 2 * 4 + 4 + 2 * 12)  # 43 px: context 22
+    photos = [torch.from_numpy(np.asarray(photo(120, 90, seed=s))).permute(2, 0, 1)[None].float() / 255 for s in range(2)]
+    tolerance = 1e-4  # strict: random weights fade fast, and the search must stop past its first candidates
+    context, tried = smallest_context(model, photos, metadata, 24, tolerance)
+    with torch.inference_mode():
+        wholes = [run_padded(model, x, 2, 1).clamp(0, 1) for x in photos]
+        assert largest_difference(model, photos, wholes, metadata, context, 24) < tolerance
+        assert context > 2 and largest_difference(model, photos, wholes, metadata, context - 2, 24) >= tolerance
+    assert context < metadata.context and len(tried) <= 5

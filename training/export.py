@@ -52,8 +52,8 @@ def describe(module: nn.Module, declared: dict[str, str] | None = None) -> Model
     large_image = fact("large_image", STRATEGY_BY_CLASS.get(_class_name(module), "tiles"))
     needs_field = large_image == "tiles" and not hasattr(module, "receptive_field") and "receptive_field" not in (declared or {})
     receptive_field = fact("receptive_field", _conv_chain_receptive_field(module) if needs_field else 0)
-    return ModelMetadata(scale=fact("scale", 1), stride=fact("stride", 1),
-                         receptive_field=receptive_field, large_image=large_image)
+    return ModelMetadata(scale=fact("scale", 1), stride=fact("stride", 1), receptive_field=receptive_field,
+                         large_image=large_image, tile_context=fact("tile_context", 0))
 
 
 def save(scripted: torch.jit.ScriptModule, path: Path, metadata: ModelMetadata) -> None:
