@@ -38,7 +38,7 @@ main() {  # the winner's weights, optimiser, EMA and RNG state, continued to the
 }
 
 grow() {  # the main run's EMA weights in 9 blocks instead of 6, a fresh optimiser and schedule
-  $PY -m training.train deblur --out "$HERE/grow-quarter_deep" --steps "${GROW_STEPS:-7000}" "${COMMON[@]}" \
+  $PY -m training.train deblur --out "$HERE/grow-quarter_deep" --steps "${GROW_STEPS:-6000}" "${COMMON[@]}" \
     --preset cpu_quarter_deep --bf16 --eval-every 500 --init-from "$HERE/main-$WINNER/checkpoint.pt" "$@"
 }
 
