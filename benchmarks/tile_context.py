@@ -33,14 +33,15 @@ from training.export import add_metadata
 
 sys.path.insert(0, str(ROOT / "handlers"))  # the serving code, as the handler runs it
 from model_metadata import ModelMetadata, load  # noqa: E402
-from tiling import round_up, run_padded, run_tiled  # noqa: E402
+from tiling import round_up, run, run_padded  # noqa: E402
 
 
 def largest_difference(model, photos: list[torch.Tensor], wholes: list[torch.Tensor], metadata: ModelMetadata,
                        context: int, tile: int) -> float:
-    """Largest |tiled - untiled| over every pixel of ``photos`` (outputs clamped to [0, 1] as served)."""
-    overlap = round_up(2 * context, metadata.stride)
-    return max(float((run_tiled(model, x, tile, overlap, metadata.stride, metadata.scale).clamp(0, 1) - whole).abs().max())
+    """Largest |tiled - untiled| over every pixel of ``photos`` (outputs clamped to [0, 1] as served), tiled
+    by the server's own rule (tiling.run) with ``context`` as the file's tile context."""
+    with_context = replace(metadata, tile_context=context)
+    return max(float((run(model, x, with_context, tile).clamp(0, 1) - whole).abs().max())
                for x, whole in zip(photos, wholes))
 
 
