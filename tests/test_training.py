@@ -40,6 +40,8 @@ def test_interrupted_run_resumes_exactly_with_ema_bf16_and_channels_last(tmp_pat
     for part in ("model", "ema"):
         for name, tensor in straight[part].items():
             assert torch.equal(tensor, resumed[part][name]), f"{part}.{name} differs after resuming"
+    moments = [v for s in straight["optimizer"]["state"].values() for k, v in s.items() if k.startswith("exp_avg")]
+    assert moments and all(m.dtype == torch.bfloat16 for m in moments)  # half the size of float32 moments
     # The EMA really averages: it is not a copy of the last weights.
     assert any(not torch.equal(straight["ema"][f"module.{k}"], v) for k, v in straight["model"].items())
 

@@ -47,9 +47,27 @@ def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, e
     return int(state["step"]), float(state.get("seconds", 0.0))
 
 
+MOMENTS = ("exp_avg", "exp_avg_sq")  # Adam's per-weight state: twice the weights' size in float32
+
+
+def _compact_optimizer_state(opt: torch.optim.Optimizer) -> dict:
+    """The optimiser's state with its moments in bfloat16 (half of a checkpoint's size was these, and a
+    campaign's checkpoint must stay small enough to commit). The live moments are rounded the same way,
+    so a run that goes on and one resumed from the file take identical steps (``load_state_dict`` casts
+    the moments back to the weights' float32)."""
+    with torch.no_grad():
+        for state in opt.state.values():
+            for name in MOMENTS:
+                if name in state:
+                    state[name].copy_(state[name].bfloat16())
+    saved = opt.state_dict()
+    return {**saved, "state": {i: {k: v.bfloat16() if k in MOMENTS else v for k, v in s.items()}
+                               for i, s in saved["state"].items()}}
+
+
 def _save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, ema: AveragedModel | None,
                      task: Task, step: int, seconds: float) -> None:
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "seconds": seconds,
+    state = {"model": model.state_dict(), "optimizer": _compact_optimizer_state(opt), "step": step, "seconds": seconds,
              "rng": {**task.rng_state(), "torch": torch.get_rng_state()}}
     if ema is not None:
         state["ema"] = ema.state_dict()

@@ -266,12 +266,18 @@ class ColorizeService(nn.Module):
     [N, 3, H, W] the hint colours, read where ``hint_mask`` [N, 1, H, W] is 1 (one pixel per
     hint is enough: hints are widened at the working resolution); ``reference`` [N, 3, h, w]
     in [0, 1], used where ``has_reference`` [N] is 1; ``mode`` is "image", "patch" or "ensemble".
+
+    ``automatic``: a second network for the photos with neither hints nor a reference. Vivid automatic
+    colour and faithful guidance pull one small network apart (issue 14), so each can have its own;
+    ``net`` then serves guided photos only. Without it, ``net`` serves both.
     """
 
     def __init__(self, net: Colorizer, work_side: int = 256, tile: int = 128, overlap: int = 32,
-                 ref_side: int = 128) -> None:
+                 ref_side: int = 128, automatic: Colorizer | None = None) -> None:
         super().__init__()
         self.net = net
+        self.split = automatic is not None
+        self.automatic = automatic if automatic is not None else net  # TorchScript wants a module either way
         self.work_side, self.tile, self.overlap, self.ref_side = work_side, tile, overlap, ref_side
         self.band_rows = 256
 
@@ -291,6 +297,17 @@ class ColorizeService(nn.Module):
         ab_wide = F.avg_pool2d(ab, 3, 1, 1) / wide.clamp_min(1e-8)
         return torch.where(hit > 0, ab, ab_wide), (wide > 0).to(ab.dtype)
 
+    def _predict(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
+                 band_sum: torch.Tensor, desc: torch.Tensor, guided: torch.Tensor) -> torch.Tensor:
+        """``net``'s answer for guided photos, ``automatic``'s for the others (each runs only if needed)."""
+        if not self.split or bool(guided.all()):
+            return self.net.predict(l, hint_ab, hint_mask, band_sum, desc, guided)
+        automatic = self.automatic.predict(l, hint_ab, hint_mask, band_sum, desc, guided)
+        if not bool(guided.any()):
+            return automatic
+        return torch.where(guided[:, None, None, None],
+                           self.net.predict(l, hint_ab, hint_mask, band_sum, desc, guided), automatic)
+
     def _patchwise(self, l: torch.Tensor, hint_ab: torch.Tensor, hint_mask: torch.Tensor,
                    band_sum: torch.Tensor, desc: torch.Tensor, guided: torch.Tensor) -> torch.Tensor:
         h, w = l.shape[-2], l.shape[-1]
@@ -301,8 +318,8 @@ class ColorizeService(nn.Module):
         stride = self.tile - self.overlap
         for y in _starts(h, self.tile, stride):
             for x in _starts(w, self.tile, stride):
-                ab = self.net.predict(l[..., y:y + th, x:x + tw], hint_ab[..., y:y + th, x:x + tw],
-                                      hint_mask[..., y:y + th, x:x + tw], band_sum, desc, guided)
+                ab = self._predict(l[..., y:y + th, x:x + tw], hint_ab[..., y:y + th, x:x + tw],
+                                   hint_mask[..., y:y + th, x:x + tw], band_sum, desc, guided)
                 out[..., y:y + th, x:x + tw] += ab * weight
                 total[..., y:y + th, x:x + tw] += weight
         return out / total
@@ -319,11 +336,11 @@ class ColorizeService(nn.Module):
         band_sum, desc = self.net.reference_stats(rgb_to_lab(_resize(reference, rh, rw)), has_reference)
         guided = is_guided(mask, has_reference)
         if mode == "image":
-            ab = self.net.predict(l, hint_ab, mask, band_sum, desc, guided)
+            ab = self._predict(l, hint_ab, mask, band_sum, desc, guided)
         elif mode == "patch":
             ab = self._patchwise(l, hint_ab, mask, band_sum, desc, guided)
         else:
-            ab = 0.5 * (self.net.predict(l, hint_ab, mask, band_sum, desc, guided)
+            ab = 0.5 * (self._predict(l, hint_ab, mask, band_sum, desc, guided)
                         + self._patchwise(l, hint_ab, mask, band_sum, desc, guided))
         return self._recombine(l_full, ab)
 

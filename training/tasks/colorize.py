@@ -25,6 +25,7 @@ from training.degradations.colour_hints import MAX_HINTS, sample_hints
 from training.degradations.reference_views import sample_references
 from training.models.colorizer import AB_SCALE, PRESETS, READOUT, ColorizeService, colorizer
 from training.task import Task
+from training.warm_start import load_matching_weights
 
 
 def read_class_prior(path: Path) -> torch.Tensor:
@@ -81,6 +82,10 @@ class ColorizeTask(Task):
                             help="probability of a sample with neither hints nor reference (automatic mode)")
         parser.add_argument("--p-cast", type=float, default=0.3,
                             help="probability of a random colour cast on a photo with a reference, and on the reference")
+        parser.add_argument("--guided-from", type=Path, default=None, metavar="FILE",
+                            help="export this run as the automatic-mode network beside FILE's (a checkpoint or an "
+                                 "export, preset --guided-preset), which answers photos with hints or a reference")
+        parser.add_argument("--guided-preset", choices=sorted(PRESETS), default="small")
 
     def build_model(self) -> nn.Module:
         readout = {name: getattr(self.args, name) for name in READOUT if getattr(self.args, name) is not None}
@@ -122,7 +127,17 @@ class ColorizeTask(Task):
         return loss
 
     def export_module(self, model: nn.Module) -> nn.Module:
-        return ColorizeService(model)
+        if self.args.guided_from is None:
+            return ColorizeService(model)
+        return ColorizeService(self.guided_network(), automatic=model)
+
+    def guided_network(self) -> nn.Module:
+        """The ``--guided-from`` weights, all of them (a partly loaded network would serve noise)."""
+        net = colorizer(self.args.guided_preset, self.class_prior)
+        missing = load_matching_weights(net, self.args.guided_from)
+        if missing:
+            raise ValueError(f"{self.args.guided_from} lacks {missing} of preset {self.args.guided_preset}")
+        return net.eval()
 
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         """Two held-out photos, hinted with their own colours, each with the other as reference."""

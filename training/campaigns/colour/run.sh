@@ -6,8 +6,9 @@
 # (heads: classes alone as in Zhang et al. 2016, classes mixed with regression, regression alone),
 # then the main colorize run continuing the trial named by WINNER (default mixed; choose it with
 # the benchmark, see README.md), then `warm`: both heads started from the weights shipped before
-# issue 14. Every step resumes where it stopped; finished steps are skipped.
-# `run.sh prior|retouch|trials|main|warm` runs one step. After the benchmarks (README.md),
+# issue 14, and `auto`: a network for automatic mode alone (from the warm run), to be served beside the
+# old guided one (`split`). Every step resumes where it stopped; finished steps are skipped.
+# `run.sh prior|retouch|trials|main|warm|auto` runs one step (`all` runs the first five). After the benchmarks (README.md),
 # `run.sh ship-retouch` / `run.sh ship-colorize [--mix M --temperature T]` re-run a finished run's
 # command with --export-to (nothing is trained again): the weights go to archives/ with TRAINED_WITH.txt.
 set -euo pipefail
@@ -55,12 +56,24 @@ main() {  # the winner's weights, optimiser, EMA and RNG state, continued to the
 
 BEFORE=runs/colorize_before_issue14.pt  # the regression-only weights shipped before issue 14
 
+before() {
+  [[ -f $BEFORE ]] || { mkdir -p runs && git show c277980:archives/colorize/colorize.pt > $BEFORE; }
+}
+
 warm() {  # both heads; the backbone, FiLM and regression head start from $BEFORE (their hints and reference
   # were the best measured), the class head fresh; a light class loss, so the shared features keep serving the regression
   prior
-  [[ -f $BEFORE ]] || { mkdir -p runs && git show c277980:archives/colorize/colorize.pt > $BEFORE; }
+  before
   $PY -m training.train colorize --out $HERE/colorize/main-mixed-warm --preset small-mixed --init-from $BEFORE \
     --steps "${WARM_STEPS:-16000}" --lr 1e-3 --ce-weight 0.25 --eval-every 1000 --ema 0.999 "${COLORIZE[@]}" "$@"
+}
+
+auto() {  # the automatic-mode network, served beside the guided one: never sees hints or a reference
+  # (p-automatic 1), both heads, from the warm run's weights (its class head already trained)
+  prior
+  $PY -m training.train colorize --out $HERE/colorize/auto --preset small-mixed \
+    --init-from $HERE/colorize/main-mixed-warm/checkpoint.pt --p-automatic 1.0 --ce-weight 0.5 \
+    --steps "${AUTO_STEPS:-16000}" --lr 1e-3 --eval-every 1000 --ema 0.999 "${COLORIZE[@]}" "$@"
 }
 
 case "${1:-all}" in
@@ -69,9 +82,13 @@ case "${1:-all}" in
   trials) trials ;;
   main) main ;;
   warm) warm ;;
+  auto) auto ;;
   all) prior; retouch; trials; main; warm ;;
   ship-retouch) retouch --export-to archives/retouch/retouch.pt ;;
   ship-colorize) shift; main "$@" --export-to archives/colorize/colorize.pt ;;
   ship-warm) shift; warm "$@" --export-to archives/colorize/colorize.pt ;;
-  *) echo "usage: $0 [all|prior|retouch|trials|main|warm|ship-retouch|ship-colorize|ship-warm [--mix M] [--temperature T]]" >&2; exit 2 ;;
+  # the finished automatic run exported beside the old guided network (guided photos keep its answers):
+  split) shift; before; auto --guided-from $BEFORE --guided-preset small "$@" ;;  # into colorize/auto/ only
+  ship-split) shift; before; auto --guided-from $BEFORE --guided-preset small "$@" --export-to archives/colorize/colorize.pt ;;
+  *) echo "usage: $0 [all|prior|retouch|trials|main|warm|auto|split|ship-retouch|ship-colorize|ship-warm|ship-split [--mix M] [--temperature T]]" >&2; exit 2 ;;
 esac
