@@ -205,6 +205,21 @@ def test_ensemble_is_between_image_and_patch_modes():
     assert (e - (a + b) / 2).abs().mean() < 0.25 * (a - b).abs().mean()
 
 
+def test_a_photo_within_one_tile_runs_once_in_every_mode():
+    """Patch and ensemble modes of a photo whose working size fits one tile are image mode (the one tile
+    is the whole photo), and the network runs once, not twice."""
+    torch.manual_seed(0)
+    net = colorizer("tiny").eval()
+    calls = []
+    net.decode = (lambda decode: lambda *a: calls.append(1) or decode(*a))(net.decode)  # one call per network run
+    service = ColorizeService(net).eval()
+    image = rgb_tensor(120, 90)
+    with torch.inference_mode():
+        out = {m: service(*unguided(image), mode=m) for m in MODES}
+    assert len(calls) == len(MODES)
+    assert torch.allclose(out["patch"], out["image"], atol=1e-6) and torch.allclose(out["ensemble"], out["image"], atol=1e-6)
+
+
 @pytest.mark.parametrize("has", [0.0, 1.0])
 def test_one_pixel_reference_is_finite(has):
     service = ColorizeService(colorizer("tiny")).eval()

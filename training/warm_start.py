@@ -2,7 +2,7 @@
 
 FILE is a run's ``checkpoint.pt`` (its EMA weights if it kept them, else its raw weights) or an
 exported TorchScript file (``archives/<endpoint>/<endpoint>.pt``; a service wrapper's ``net.``
-prefix is dropped). Every tensor whose name and shape match is copied; parts the file lacks (a
+prefix is dropped: a colorize file with an automatic-mode network gives its guided one). Every tensor whose name and shape match is copied; parts the file lacks (a
 new head, say) keep their fresh initialisation and are listed, so a warm start is never silent.
 """
 from __future__ import annotations

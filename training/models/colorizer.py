@@ -335,7 +335,7 @@ class ColorizeService(nn.Module):
         rh, rw = self._work_size(reference.shape[-2], reference.shape[-1], self.ref_side)
         band_sum, desc = self.net.reference_stats(rgb_to_lab(_resize(reference, rh, rw)), has_reference)
         guided = is_guided(mask, has_reference)
-        if mode == "image":
+        if mode == "image" or (h <= self.tile and w <= self.tile):  # one tile: patch and ensemble are image mode
             ab = self._predict(l, hint_ab, mask, band_sum, desc, guided)
         elif mode == "patch":
             ab = self._patchwise(l, hint_ab, mask, band_sum, desc, guided)
