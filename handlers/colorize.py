@@ -3,7 +3,7 @@
 Multipart fields: ``data`` (the photo; a colour photo is reduced to its L), optional
 ``reference`` (a colour image whose colours to borrow), optional ``hints`` (JSON list of
 ``{"x": int, "y": int, "rgb": [r, g, b]}`` in the photo's pixel coordinates), and the option
-``mode`` = ensemble (default) | image | patch. A raw-body request is automatic mode.
+``mode`` = image (default) | ensemble | patch. A raw-body request is automatic mode.
 The TorchScript module does all colour maths and its own working-size/patch inference, so
 this handler only validates the guidance and lays it out as tensors.
 """

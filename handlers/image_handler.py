@@ -48,7 +48,6 @@ from tiling import run
 logger = logging.getLogger(__name__)
 IMAGE_FIELDS = ("data", "body")  # multipart field / raw body, as TorchServe names them
 STAGES = ("Decode", "Batch", "Predict", "Encode")  # metric names: <stage>Ms
-LARGE_OUTPUT_PIXELS = 4_000_000  # from this size on, a batch's buffers are unmapped when freed (see _allocator)
 DEFAULTS: dict[str, Any] = {
     "max_input_pixels": 40_000_000,  # 12 MP photos and 4K frames with room to spare
     "max_output_pixels": 40_000_000,
@@ -65,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
     # per-channel scale and bias fold into it): a 512x512 deblur predict took 305 ms instead of 380 on
     # two threads here, the other endpoints the same within noise; outputs agree within 3e-7.
     "freeze": True,
+    # From this many output pixels in a batch on, its buffers over 1 MiB are mapped apart and unmapped when
+    # freed (see _Allocator: a 12 MP enhance request peaked 0.87 GiB above idle instead of 1.68); 0: never.
+    "mapped_output_pixels": 4_000_000,
 }
 
 
@@ -97,8 +99,10 @@ class _Allocator:
     ``TRIM`` of free heap: no faults on those requests. On a large photo each stage's differently sized
     tensors would then pile up in the heap: measured on a 12 MP enhance request, 1.68 GiB above idle
     with heap buffers and 0.87 GiB with 1 MiB buffers mapped apart (tile 1024), so a large request maps
-    them apart (mapping every buffer of a small request costs page faults: +70% on 512 px enhance).
-    A no-op without glibc's ``mallopt``."""
+    them apart (mapping every buffer of a small request costs page faults: +70% on 512 px enhance). A model
+    whose large photos run in tiles of one size reuses the same heap buffers tile after tile, and mapping
+    them costs it dearly: a 12 MP deblur took 44 s mapped (15 million page faults) and 28 s in the heap,
+    for about the same peak; its setting ``mapped_output_pixels`` is 0. A no-op without glibc's ``mallopt``."""
 
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
     HEAP = 32 << 20  # glibc's ceiling for the threshold
@@ -293,7 +297,8 @@ class ImageHandler:
         height, width = requests[0].image.size
         scale = self.output_scale(requests[0].options)
         pixels = len(requests) * height * width
-        with self.allocator.mapped(pixels * scale ** 2 >= LARGE_OUTPUT_PIXELS), self.threads_for(pixels):
+        mapped_from = int(self.config["mapped_output_pixels"])
+        with self.allocator.mapped(0 < mapped_from <= pixels * scale ** 2), self.threads_for(pixels):
             self._run_group(indices, requests, replies, timings)
 
     @contextmanager
