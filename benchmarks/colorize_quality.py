@@ -1,7 +1,7 @@
 """Quality and in-process latency of the colorizer on held-out colour photos, and issue 14's targets.
 
-Every held-out photo (the split of training/data.py, never trained on) is reduced to its
-lightness and colorized by the exported TorchScript module, as the server runs it, in every
+Every held-out colour photo (the split of training/data.py, never trained on; grey ones are left
+out) is reduced to its lightness and colorized by the exported TorchScript module, as the server runs it, in every
 inference mode (image, patch, ensemble: the server's default is the ``mode`` option's):
 - automatic: PSNR against the true photo (8-bit output), Hasler-Süsstrunk colourfulness against
   the true photo's, mean ab error; the grayscale photo is the baseline;
@@ -57,6 +57,13 @@ def ab_error(pred: torch.Tensor, truth_lab: torch.Tensor) -> float:
 
 def quantise(x: torch.Tensor) -> torch.Tensor:
     return torch.round(x.clamp(0, 1) * 255) / 255  # what the server sends back
+
+
+def colour_photos(photos: list[tuple[str, torch.Tensor]]) -> tuple[list[tuple[str, torch.Tensor]], list[str]]:
+    """The photos that have colour to recover, and the names of the grey ones (R = G = B: any colour a model
+    adds is an error there, and the grey baseline's PSNR is infinite)."""
+    grey = [name for name, p in photos if float((p.amax(1) - p.amin(1)).max()) < 1 / 255]
+    return [(name, p) for name, p in photos if name not in grey], grey
 
 
 def random_hints(truth: torch.Tensor, count: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,13 +188,13 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     overrides = {name: getattr(args, name) for name in READOUT}
     model = load(args.weights, overrides)
-    photos = held_out_photos(args.data, args.max_side)
+    photos, grey = colour_photos(held_out_photos(args.data, args.max_side))
     mean, rows = measure(model, photos, args.seed)
     before = measure(load(args.before), photos, args.seed)[0] if args.before else None
     per_mode = {mode: targets(mean, before, mode) for mode in MODES}
     psnr_by_mode = {mode: statistics.mean(mean[f"{g}_{mode}"]["psnr"] for g in GUIDANCE) for mode in MODES}
     result = {
-        "held_out_images": len(photos), "max_side": args.max_side, "weights": os.path.relpath(args.weights, ROOT),
+        "held_out_images": len(photos), "left_out_grey": grey, "max_side": args.max_side, "weights": os.path.relpath(args.weights, ROOT),
         "readout_overrides": overrides,
         "before": os.path.relpath(args.before, ROOT) if args.before else None,
         "served_mode": SERVED_MODE, "best_mode_by_mean_psnr": max(psnr_by_mode, key=psnr_by_mode.get),

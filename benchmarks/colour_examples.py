@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from benchmarks.colorize_quality import DATA, SERVED_MODE, colourfulness, quantise
+from benchmarks.colorize_quality import DATA, SERVED_MODE, colour_photos, colourfulness, quantise
 from benchmarks.common import RESULTS, ROOT, held_out_photos, write_results
 from training.degradations.global_edits import exposure, fade, luma, saturation, tone_curve, white_balance
 from training.grid import save_grid
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     photos = held_out_photos(args.data, args.max_side)
-    result = {"colorize": colorize_examples(photos, args.colorize, args.before),
+    result = {"colorize": colorize_examples(colour_photos(photos)[0], args.colorize, args.before),
               "retouch": retouch_examples(photos, args.retouch)}
     print(json.dumps(result, indent=2))
     print(f"wrote {write_results('colour_examples', result)}")

@@ -1,5 +1,6 @@
 """The inputs of issue 14's example grids (benchmarks/colour_examples.py): an archive print is grey and
-faded, a dull photo is darker and less colourful than its original; both are 8-bit and deterministic."""
+faded, a dull photo is darker and less colourful than its original; both are 8-bit and deterministic.
+Grey photos have no colour to score and stay out of the colorize benchmark."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,3 +32,12 @@ def test_a_dull_photo_is_darker_and_less_colourful():
     assert flat.mean() < x.mean() - 0.05
     assert colourfulness(flat) < 0.8 * colourfulness(x)
     assert flat.min() >= 0.05  # lifted blacks
+
+
+def test_grey_photos_are_left_out_of_the_colorize_benchmark():
+    from benchmarks.colorize_quality import colour_photos
+
+    x = original()
+    grey = x.mean(1, keepdim=True).expand_as(x).contiguous()
+    kept, left_out = colour_photos([("colour.png", x), ("grey.png", grey)])
+    assert [name for name, _ in kept] == ["colour.png"] and left_out == ["grey.png"]
