@@ -211,6 +211,25 @@ def test_a_small_group_runs_on_one_thread_and_the_configured_threads_come_back(s
     assert seen == [(32, 2)]
 
 
+@pytest.mark.parametrize("setting,expected", [(None, [False, True]), (0, [False, False]), (64 * 64, [True, True])])
+def test_large_outputs_map_their_buffers_apart_from_the_models_setting(superres, setting, expected):
+    """``mapped_output_pixels``: from that many output pixels on (default 4 MP; 0: never) a group runs in the
+    allocator's mapped mode. Superres x4: a 16x16 upload answers 4,096 pixels, 512x512 one 4,194,304."""
+    modes = []
+    handler = type(superres).__new__(type(superres))
+    handler.__dict__.update(superres.__dict__)
+    if setting is not None:
+        handler.config = {**superres.config, "mapped_output_pixels": setting}
+    handler.allocator = type(superres.allocator)()
+    handler.allocator.set = lambda threshold: modes.append(threshold == handler.allocator.MAPPED)
+    for side in (16, 512):
+        modes.clear()
+        [(status, _, _)] = run_handler(handler, [{"body": png_bytes(photo(side, side))}])
+        assert status == 200
+        expected_side = expected[side == 512]
+        assert modes == ([True, False] if expected_side else []), (side, modes)
+
+
 @pytest.mark.parametrize("endpoint,tile", [("superres", 512), ("deblur", 512), ("deblur", 64), ("enhance", 512),
                                            ("enhance", 64), ("retouch", 512), ("colorize", 512)])
 def test_the_frozen_model_answers_as_the_unfrozen_one(endpoint, tile):
