@@ -9,8 +9,9 @@ from PIL import Image
 from training.degradations.global_edits import (EDITS, contrast, exposure, fade, gamma, luma, random_global_edits,
                                                 s_curve, saturation, tone_curve, white_balance)
 from training.export import export_torchscript
+from training.metrics import psnr
 from training.models.csrnet import PRESETS, CSRNet, ThumbnailCSRNet, csrnet, thumbnail
-from training.tasks.retouch import THUMB_SIZE, RetouchTask
+from training.tasks.retouch import THUMB_SIZE, RetouchTask, negative_psnr
 from training.train import parse_args
 
 from tests.support import ROOT, photo
@@ -234,6 +235,22 @@ def test_task_batches_loss_and_export(tmp_path):
     assert max(example.shape[-2:]) > THUMB_SIZE
     scripted = export_torchscript(task.export_module(model), (example,), tmp_path / "retouch.pt")
     assert scripted(example).shape == example.shape
+
+
+def test_psnr_loss_is_minus_the_mean_photo_psnr_and_trains():
+    target = torch.rand(3, 3, 16, 16)
+    out = (target + torch.tensor([0.05, 0.1, 0.3]).view(3, 1, 1, 1)).requires_grad_()
+    expected = -sum(psnr(o, t) for o, t in zip(out.detach(), target)) / 3
+    loss = negative_psnr(out, target)
+    assert abs(loss.item() - expected) < 0.01
+    loss.backward()
+    per_photo = out.grad.abs().flatten(1).sum(1)  # a dB is worth more error on a photo already close
+    assert per_photo[0] > per_photo[1] > per_photo[2]
+    task = RetouchTask(task_args("--loss", "psnr"))
+    model = task.build_model()
+    loss = task.loss(model, task.make_batch(task.sampler.sample(4)))
+    loss.backward()
+    assert torch.isfinite(loss) and model.base[-1].weight.grad.abs().sum() > 0
 
 
 def test_paired_folders_give_aligned_crops(tmp_path):

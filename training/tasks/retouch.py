@@ -21,10 +21,20 @@ from training.task import Task
 # Long side of the thumbnail the served model computes its condition from. Training photos
 # are loaded at this size too, so the condition network sees the same scale in both.
 THUMB_SIZE = 128
+# The ``psnr`` loss's floor on a photo's squared error (50 dB): an unedited photo returned nearly
+# unchanged stops pulling harder than the edited ones once it is far past the 35 dB it must keep.
+PSNR_LOSS_FLOOR = 1e-5
 
 
 def target_partner(path: Path) -> Path:
     return path.parent.parent / "target" / path.name
+
+
+def negative_psnr(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Minus the mean over the batch of each photo's PSNR in dB (its squared error floored at
+    ``PSNR_LOSS_FLOOR``): L1 spends the network on the strongest edits, this on every photo alike."""
+    mse = (out - target).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(mse + PSNR_LOSS_FLOOR).mean()
 
 
 class RetouchTask(Task):
@@ -45,6 +55,9 @@ class RetouchTask(Task):
                             help="share of photos left unedited (input = target)")
         parser.add_argument("--base-pixels", type=int, default=4096,
                             help="random pixels per patch the base network is trained on (it is per-pixel)")
+        parser.add_argument("--loss", choices=("l1", "psnr"), default="l1",
+                            help="l1: per-pixel L1 (CSRNet's); psnr: minus the mean of the photos' PSNRs, so a "
+                                 "mild edit weighs as much as a strong one, as in the benchmark's mean dB")
 
     def build_model(self) -> nn.Module:
         return csrnet(self.args.preset)
@@ -61,13 +74,16 @@ class RetouchTask(Task):
         return random_global_edits(clean, self.args.max_edits, self.args.identity_fraction), clean
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        """L1 on a random subset of pixels: the condition sees the whole patch, but the 1x1 base
+        """The loss on a random subset of pixels: the condition sees the whole patch, but the 1x1 base
         network is per-pixel, so a subset gives the same expected gradient for far less work."""
         x, target = batch
         cond = model.condition(x)
         idx = torch.randperm(x.shape[-2] * x.shape[-1])[: self.args.base_pixels]
         pick = lambda t: t.flatten(2)[:, :, idx, None]  # noqa: E731  [N, 3, k, 1]
-        return F.l1_loss(model.modulate(pick(x), cond), pick(target))
+        out, target = model.modulate(pick(x), cond), pick(target)
+        if self.args.loss == "l1":
+            return F.l1_loss(out, target)
+        return negative_psnr(out, target)
 
     def export_module(self, model: nn.Module) -> nn.Module:
         return ThumbnailCSRNet(model, THUMB_SIZE)

@@ -8,7 +8,8 @@
 # the benchmark, see README.md), then `warm`: both heads started from the weights shipped before
 # issue 14, and `auto`: a network for automatic mode alone (from the warm run), to be served beside the
 # old guided one (`split`). Every step resumes where it stopped; finished steps are skipped.
-# `run.sh prior|retouch|trials|main|warm|auto` runs one step (`all` runs the first five). After the benchmarks (README.md),
+# `retouch-psnr`: the retouch weights continued under a per-photo PSNR loss.
+# `run.sh prior|retouch|retouch-psnr|trials|main|warm|auto` runs one step (`all` runs the first five). After the benchmarks (README.md),
 # `run.sh ship-retouch` / `run.sh ship-colorize [--mix M --temperature T]` re-run a finished run's
 # command with --export-to (nothing is trained again): the weights go to archives/ with TRAINED_WITH.txt.
 set -euo pipefail
@@ -22,9 +23,17 @@ prior() {
   [[ -f $PRIOR ]] || $PY -m training.campaigns.colour.ab_prior --data $DATA --out $PRIOR
 }
 
-retouch() {  # 36,489 parameters on 4,096 pixels a patch: bf16 / channels-last would add rounding, not speed
-  $PY -m training.train retouch --out $HERE/retouch --data $DATA --steps "${RETOUCH_STEPS:-12000}" \
-    --identity-fraction 0.15 --val-patches 64 --eval-every 500 --ema 0.999 "$@"
+# 36,489 parameters on 4,096 pixels a patch: bf16 / channels-last would add rounding, not speed
+RETOUCH=(--data $DATA --identity-fraction 0.15 --val-patches 64 --eval-every 500 --ema 0.999)
+
+retouch() {
+  $PY -m training.train retouch --out $HERE/retouch --steps "${RETOUCH_STEPS:-12000}" "${RETOUCH[@]}" "$@"
+}
+
+retouch_psnr() {  # the retouch run's weights continued under the per-photo PSNR loss (L1 spends them on the
+  # strongest edits; the benchmark, and a user with many mildly off photos, counts every photo alike)
+  $PY -m training.train retouch --out $HERE/retouch-psnr --steps "${RETOUCH_PSNR_STEPS:-8000}" "${RETOUCH[@]}" \
+    --loss psnr --lr 1e-3 --init-from $HERE/retouch/checkpoint.pt "$@"
 }
 
 COLORIZE=(--data $DATA --ab-prior $PRIOR --batch 12 --patch 96 --val-patches 32 --channels-last --bf16)
@@ -79,16 +88,18 @@ auto() {  # the automatic-mode network, served beside the guided one: never sees
 case "${1:-all}" in
   prior) prior ;;
   retouch) retouch ;;
+  retouch-psnr) retouch_psnr ;;
   trials) trials ;;
   main) main ;;
   warm) warm ;;
   auto) auto ;;
   all) prior; retouch; trials; main; warm ;;
   ship-retouch) retouch --export-to archives/retouch/retouch.pt ;;
+  ship-retouch-psnr) retouch_psnr --export-to archives/retouch/retouch.pt ;;
   ship-colorize) shift; main "$@" --export-to archives/colorize/colorize.pt ;;
   ship-warm) shift; warm "$@" --export-to archives/colorize/colorize.pt ;;
   # the finished automatic run exported beside the old guided network (guided photos keep its answers):
   split) shift; before; auto --guided-from $BEFORE --guided-preset small "$@" ;;  # into colorize/auto/ only
   ship-split) shift; before; auto --guided-from $BEFORE --guided-preset small "$@" --export-to archives/colorize/colorize.pt ;;
-  *) echo "usage: $0 [all|prior|retouch|trials|main|warm|auto|split|ship-retouch|ship-colorize|ship-warm|ship-split [--mix M] [--temperature T]]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|prior|retouch|retouch-psnr|trials|main|warm|auto|split|ship-retouch|ship-retouch-psnr|ship-colorize|ship-warm|ship-split [--mix M] [--temperature T]]" >&2; exit 2 ;;
 esac
