@@ -84,12 +84,18 @@ def same_scene_reference(truth: torch.Tensor, gen: torch.Generator) -> torch.Ten
     return truth[..., y:y + ch, x:x + cw].flip(-1).contiguous()
 
 
+def no_guidance(image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The model's guidance arguments (hint colours, hint mask, reference, has_reference) for automatic mode."""
+    return torch.zeros_like(image), torch.zeros_like(image[:, :1]), torch.zeros(1, 3, 1, 1), torch.zeros(1)
+
+
 def guidance(truth: torch.Tensor, gen: torch.Generator) -> dict[str, tuple[torch.Tensor, ...]]:
     """The model's guidance arguments (hint colours, hint mask, reference, has_reference) per kind."""
-    none_rgb, none_mask, no_ref, no = torch.zeros_like(truth), torch.zeros_like(truth[:, :1]), torch.zeros(1, 3, 1, 1), torch.zeros(1)
+    auto = no_guidance(truth)
+    none_rgb, none_mask, no_ref, no = auto
     hint_rgb, mask = random_hints(truth, 10, gen)
     reference = same_scene_reference(truth, gen)
-    return {"auto": (none_rgb, none_mask, no_ref, no), "hints10": (hint_rgb, mask, no_ref, no),
+    return {"auto": auto, "hints10": (hint_rgb, mask, no_ref, no),
             "reference": (none_rgb, none_mask, reference, torch.ones(1))}
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from benchmarks.colorize_quality import DATA, SERVED_MODE, colour_photos, colourfulness, quantise
+from benchmarks.colorize_quality import DATA, SERVED_MODE, colour_photos, colourfulness, no_guidance, quantise
 from benchmarks.common import RESULTS, ROOT, held_out_photos, write_results
 from training.degradations.global_edits import exposure, fade, luma, saturation, tone_curve, white_balance
 from training.grid import save_grid
@@ -53,16 +53,13 @@ def dull(photo: torch.Tensor) -> torch.Tensor:
 
 def automatic(model: torch.jit.ScriptModule, grey: torch.Tensor) -> torch.Tensor:
     """The colorizer's automatic answer (no hints, no reference), 8-bit as served."""
-    none = torch.zeros(1, 1, 1, 1)
-    return quantise(model(grey, torch.zeros_like(grey), none.expand(1, 1, *grey.shape[-2:]),
-                          torch.zeros(1, 3, 1, 1), torch.zeros(1), SERVED_MODE))
+    return quantise(model(grey, *no_guidance(grey), SERVED_MODE))
 
 
 @torch.inference_mode()
 def colorize_examples(photos: list, weights: Path, before: Path | None) -> dict:
-    models = {"automatic": torch.jit.load(str(weights)).eval()}
-    if before is not None:
-        models = {"before": torch.jit.load(str(before)).eval(), **models}
+    paths = {"before": before, "automatic": weights} if before is not None else {"automatic": weights}
+    models = {name: torch.jit.load(str(path)).eval() for name, path in paths.items()}
     rows, figures = [], {name: [] for name in ["truth", *models]}
     for i, (_, photo) in enumerate(photos):
         grey = archive_print(photo, i)
@@ -72,8 +69,7 @@ def colorize_examples(photos: list, weights: Path, before: Path | None) -> dict:
             figures[name].append(colourfulness(answer))
         if len(rows) < ROWS:
             rows.append([grey[0], *(a[0] for a in answers.values()), photo[0]])
-    labels = ["archive print", *(f"{name} ({Path(p).name})" for name, p in
-                                 zip(models, [before, weights] if before else [weights])), "colour original"]
+    labels = ["archive print", *(f"{name} ({path.name})" for name, path in paths.items()), "colour original"]
     save_grid(rows, RESULTS / "colorize_archive_grid.png", labels)
     truth = statistics.mean(figures["truth"])
     return {"photos": len(photos), "mode": SERVED_MODE, "truth_colourfulness": round(truth, 2),
