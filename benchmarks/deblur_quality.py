@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import yaml
 from PIL import Image
 
 from benchmarks.common import ROOT, held_out_photos, seconds_per_call, write_results
@@ -114,6 +115,11 @@ def http_seconds(x: torch.Tensor, repeats: int = 3) -> float:
             stop(server.state)
 
 
+def served_tile() -> int:
+    """The tile side the server uses for deblur (its model-config.yaml)."""
+    return int(yaml.safe_load((ROOT / "archives" / "deblur" / "model-config.yaml").read_text())["handler"]["tile"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="*", help="the photo folders training used (the held-out split is taken)")
@@ -122,7 +128,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--kernel-max", type=int, default=31, help="largest blur kernel (odd) of the held-out blur")
     parser.add_argument("--ensemble-images", type=int, default=6, help="held-out images also run with ensemble=true")
-    parser.add_argument("--tile", type=int, default=1024, help="as archives/deblur/model-config.yaml")
+    parser.add_argument("--tile", type=int, default=served_tile(), help="default: archives/deblur/model-config.yaml's")
     parser.add_argument("--threads", type=int, default=2, help="as the server's handler threads")
     parser.add_argument("--results-name", default="deblur", help="writes benchmarks/results/<name>.json")
     parser.add_argument("--http", action="store_true", help="also time the 1 MP photo through TorchServe")
