@@ -21,8 +21,9 @@ from training.task import Task
 # Long side of the thumbnail the served model computes its condition from. Training photos
 # are loaded at this size too, so the condition network sees the same scale in both.
 THUMB_SIZE = 128
-# The ``psnr`` loss's floor on a photo's squared error (50 dB): an unedited photo returned nearly
-# unchanged stops pulling harder than the edited ones once it is far past the 35 dB it must keep.
+# The ``psnr`` loss's floor on a photo's squared error (50 dB), so an unedited photo returned exactly
+# cannot pull without bound. Measured (training/campaigns/colour/README.md): the unedited 15% still
+# took much of the gradient at this floor; one near the 35 dB they must keep is the next trial.
 PSNR_LOSS_FLOOR = 1e-5
 
 
