@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -171,10 +172,36 @@ def stop(state: Path, timeout: float = 30.0) -> bool:
     return True
 
 
+PORT_FLOOR = 20000  # lowest port free_port picks
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections as their source (Linux; else its default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, never one handed out before by this process, and below the
+    kernel's ephemeral range where it allows: a port asked of the kernel (bind to 0) comes from that range,
+    where any outgoing connection may take it as its source before the server binds it (a CI run failed
+    so: "Address already in use" under a load test)."""
+    low = _ephemeral_low()
+    high = low if low > PORT_FLOOR + 1000 else 65536
+    while True:
+        port = random.randrange(PORT_FLOOR, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def start_isolated(work: Path, endpoints: list[str], settings: dict[str, str] | None = None) -> Server:

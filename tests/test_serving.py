@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import requests
 from archives.build import archives, endpoints
 from handlers.model_metadata import load
 from serving.metrics import counter, scrape
+from serving.server import PORT_FLOOR, _ephemeral_low, free_port
 from tests.support import ROOT, decode_png, photo, png_bytes
 from tests.test_image_io import png_header_only
 
@@ -197,3 +199,13 @@ def test_a_worker_reuses_its_buffers_instead_of_faulting_them_in_again(live):
     for _ in range(3):
         assert live.predict("retouch", body).status_code == 200
     assert (_page_faults(worker["pid"]) - before) / 3 < 1000
+
+
+def test_free_ports_are_distinct_bindable_and_outside_the_ephemeral_range():
+    """Test servers' ports: an outgoing connection's source port (the ephemeral range) can never take one."""
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50
+    low = _ephemeral_low()
+    assert all(PORT_FLOOR <= p < (low if low > PORT_FLOOR + 1000 else 65536) for p in ports)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[-1]))
