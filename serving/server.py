@@ -176,12 +176,14 @@ PORT_FLOOR = 20000  # lowest port free_port picks
 _handed_out: set[int] = set()
 
 
-def _ephemeral_low() -> int:
-    """The lowest port the kernel gives outgoing connections as their source (Linux; else its default)."""
+def port_range() -> range:
+    """The ports free_port picks from: from ``PORT_FLOOR`` up to the lowest port the kernel gives outgoing
+    connections as their source (Linux's setting, else its default), or to 65535 if that leaves too few."""
     try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
-        return 32768
+        low = 32768
+    return range(PORT_FLOOR, low if low > PORT_FLOOR + 1000 else 65536)
 
 
 def free_port() -> int:
@@ -189,10 +191,9 @@ def free_port() -> int:
     kernel's ephemeral range where it allows: a port asked of the kernel (bind to 0) comes from that range,
     where any outgoing connection may take it as its source before the server binds it (a CI run failed
     so: "Address already in use" under a load test)."""
-    low = _ephemeral_low()
-    high = low if low > PORT_FLOOR + 1000 else 65536
+    ports = port_range()
     while True:
-        port = random.randrange(PORT_FLOOR, high)
+        port = random.choice(ports)
         if port in _handed_out:
             continue
         with socket.socket() as s:

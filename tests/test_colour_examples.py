@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmarks.colorize_quality import colourfulness
+from benchmarks.colorize_quality import colour_photos, colourfulness
 from benchmarks.colour_examples import archive_print, dull
 from tests.support import photo
 
@@ -35,8 +35,6 @@ def test_a_dull_photo_is_darker_and_less_colourful():
 
 
 def test_grey_photos_are_left_out_of_the_colorize_benchmark():
-    from benchmarks.colorize_quality import colour_photos
-
     x = original()
     grey = x.mean(1, keepdim=True).expand_as(x).contiguous()
     kept, left_out = colour_photos([("colour.png", x), ("grey.png", grey)])
