@@ -10,7 +10,11 @@ with and without the x8 self-ensemble (timed on the same images: its cost per me
 Latency on a 1-megapixel photo (1024x1024, the first held-out photo blurred): the TorchScript file
 frozen as the handler loads it, inference_mode, tiled as the server tiles; and, with --http, the
 same photo as PNG through a fresh TorchServe serving archives/deblur (p50 of 3, one client: upload to
-answer). The machine's load average is recorded with it. Writes benchmarks/results/deblur.json.
+answer). The machine's load average is recorded with it.
+Real motion (``--motion``, the dev-real set): the validation sequences of ``motion240`` (never trained
+on), each the mean of its 9 frames in linear light against its middle frame, whole 960x544 frames.
+No harm (``--sharp-images``): held-out photos sent as they are (sharp, 8-bit), the answer's PSNR against
+the upload and its mean brightness shift in levels of 255. Writes benchmarks/results/deblur.json.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from benchmarks.http_load import Connection, timed_post
 from serving.server import start_isolated, stop
 from training.degradations.motion_blur import BlurConfig, degrade
 from training.metrics import psnr
+from training.real_motion import VALIDATION_SEQUENCES, load_sequences, window_pair
 from training.tasks.deblur import DeblurTask
 
 sys.path.insert(0, str(ROOT / "handlers"))  # the serving code: tiling and the ensemble transforms
@@ -95,6 +100,35 @@ def quality(model: Model, metadata: ModelMetadata, photos: list[tuple[str, torch
     }
 
 
+def dev_real(model: Model, metadata: ModelMetadata, motion: Path, tile: int) -> dict:
+    """The dev-real rows: each held-out real sequence's 9-frame average, restored whole, against its middle frame."""
+    rows = []
+    for name, frames in zip(VALIDATION_SEQUENCES, load_sequences(motion, VALIDATION_SEQUENCES)):
+        blurry, sharp = window_pair(frames, frames.shape[0])
+        blurry = (blurry * 255).round()[None] / 255  # an 8-bit upload, as a user's file is
+        restored = served(model, blurry, metadata, tile)
+        rows.append({"sequence": name, "blurry": psnr(blurry, sharp[None]), "model": psnr(restored, sharp[None])})
+        print(f"{name}: blurry {rows[-1]['blurry']:.2f}  model {rows[-1]['model']:.2f}", flush=True)
+    blurry, model_db = statistics.fmean(r["blurry"] for r in rows), statistics.fmean(r["model"] for r in rows)
+    return {"sequences": len(rows), "psnr_blurry": blurry, "psnr_model": model_db, "gain_db": model_db - blurry,
+            "per_sequence": rows}
+
+
+def no_harm(model: Model, metadata: ModelMetadata, photos: list[tuple[str, torch.Tensor]], tile: int) -> dict:
+    """Sharp photos sent as they are: how far the answer moves from the upload (PSNR, brightness in levels)."""
+    rows = []
+    for name, photo in photos:
+        upload = (photo * 255).round() / 255
+        restored = served(model, upload, metadata, tile)
+        rows.append({"image": name, "psnr": psnr(restored, upload),
+                     "brightness_shift": float((restored.mean() - upload.mean()) * 255)})
+    psnrs, shifts = [r["psnr"] for r in rows], [r["brightness_shift"] for r in rows]
+    print(f"sharp photos: mean {statistics.fmean(psnrs):.2f} dB, worst {min(psnrs):.2f} dB, "
+          f"brightness shift {statistics.fmean(shifts):+.2f} levels", flush=True)
+    return {"images": len(rows), "psnr_mean": statistics.fmean(psnrs), "psnr_worst": min(psnrs),
+            "brightness_shift_mean": statistics.fmean(shifts), "per_image": rows}
+
+
 def one_megapixel(photo: torch.Tensor, seed: int, cfg: BlurConfig) -> torch.Tensor:
     """``photo`` resized to 1024x1024 and blurred (a 1 MP upload)."""
     square = torch.nn.functional.interpolate(photo, size=(1024 + cfg.kernel_sizes[1] - 1,) * 2, mode="bilinear",
@@ -132,6 +166,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="as the server's handler threads")
     parser.add_argument("--results-name", default="deblur", help="writes benchmarks/results/<name>.json")
     parser.add_argument("--http", action="store_true", help="also time the 1 MP photo through TorchServe")
+    parser.add_argument("--motion", type=Path, default=ROOT.parent / "shared" / "data" / "motion240",
+                        help="real 240 fps sequences (motion240 layout) for the dev-real rows")
+    parser.add_argument("--sharp-images", type=int, default=16, help="held-out photos sent sharp (the no-harm rows)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -141,6 +178,8 @@ def main() -> None:
     photos = held_out_photos(args.data, args.max_side)
     with torch.inference_mode():
         result = quality(model, metadata, photos, args.seed, args.ensemble_images, args.tile, cfg)
+        result["dev_real"] = dev_real(model, metadata, args.motion, args.tile)
+        result["sharp"] = no_harm(model, metadata, photos[:args.sharp_images], args.tile)
     x, megapixels = one_megapixel(photos[0][1], args.seed, cfg), 1024 * 1024 / 1e6
     result["latency"] = {"threads": args.threads, "load_average_1min": os.getloadavg()[0],
                          "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, metadata, args.tile), 2) / megapixels}
@@ -149,7 +188,8 @@ def main() -> None:
     result = {"blur": {k: getattr(cfg, k) for k in BlurConfig.__dataclass_fields__}, "max_side": args.max_side,
               "seed": args.seed, "receptive_field_px": metadata.receptive_field, **result}
     path = write_results(args.results_name, result)
-    print(json.dumps({k: v for k, v in result.items() if k != "per_image"}, indent=2))
+    print(json.dumps({k: ({kk: vv for kk, vv in v.items() if not kk.startswith("per_")} if isinstance(v, dict) else v)
+                      for k, v in result.items() if k != "per_image"}, indent=2))
     print(f"wrote {path.relative_to(ROOT)}")
 
 

@@ -46,6 +46,23 @@ def test_interrupted_run_resumes_exactly_with_ema_bf16_and_channels_last(tmp_pat
     assert any(not torch.equal(straight["ema"][f"module.{k}"], v) for k, v in straight["model"].items())
 
 
+def test_a_leg_cut_by_time_checkpoints_and_a_later_run_continues_it_exactly(tmp_path):
+    """--max-minutes 0: the leg stops after its first step with a checkpoint and no export; the run it
+    continues ends where an uncut run ends (the GPU legs of a campaign resume on the CPU this way)."""
+    # every step checkpoints in both runs: a checkpoint rounds Adam's moments to bf16, so both round alike
+    common = ["deblur", "--preset", "cpu_quarter", "--batch", "2", "--patch", "80", "--eval-every", "1",
+              "--val-patches", "2", "--threads", "1", "--ema", "0.9", "--device", "cpu"]
+    main([*common, "--steps", "4", "--out", str(tmp_path / "straight")])
+    main([*common, "--steps", "4", "--max-minutes", "0", "--out", str(tmp_path / "legs")])
+    leg = torch.load(tmp_path / "legs" / "checkpoint.pt", weights_only=False)
+    assert leg["step"] == 1 and not (tmp_path / "legs" / "deblur.pt").exists()
+    main([*common, "--steps", "4", "--out", str(tmp_path / "legs")])
+    straight, legs = (torch.load(tmp_path / d / "checkpoint.pt", weights_only=False) for d in ("straight", "legs"))
+    assert legs["step"] == 4 and (tmp_path / "legs" / "deblur.pt").exists()
+    for name, tensor in straight["ema"].items():
+        assert torch.equal(tensor, legs["ema"][name]), f"ema.{name} differs after the cut"
+
+
 def test_a_new_run_starts_from_exported_or_checkpointed_weights_and_lists_what_is_new(tmp_path):
     """--init-from: a regression colorizer's export seeds a two-head run (the class head starts fresh);
     a checkpoint seeds from its EMA weights; another preset's shapes are refused."""

@@ -80,17 +80,28 @@ def _channels_last(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in batch)
 
 
+def _to(batch: tuple[torch.Tensor, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
 def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_every: int,
           export_to: Path | None = None, command: list[str] | None = None, ema_decay: float = 0.0,
-          bf16: bool = False, channels_last: bool = False, init_from: Path | None = None) -> dict[str, float]:
+          bf16: bool = False, channels_last: bool = False, init_from: Path | None = None,
+          device: str = "cpu", max_minutes: float | None = None) -> dict[str, float] | None:
     """Train ``task``'s model, resuming from ``out_dir/checkpoint.pt`` if present; a new run starts
-    from ``init_from``'s weights where given (``training/warm_start.py``)."""
+    from ``init_from``'s weights where given (``training/warm_start.py``).
+
+    Batches are made on the CPU (the degradations' random streams stay the same on any device) and
+    moved to ``device``. ``max_minutes`` cuts the run into legs: after that much wall time the leg
+    validates, checkpoints and returns None (no export), and a later run (on any device) continues it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = task.build_model()
     ckpt = out_dir / "checkpoint.pt"
     if init_from is not None and not ckpt.exists():  # before the EMA copies the weights
         fresh = load_matching_weights(model, init_from)
         print(f"{task.name}: weights from {init_from}; new: {', '.join(fresh) or 'none'}", file=sys.stderr)
+    dev = torch.device(device)
+    model = model.to(dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -99,6 +110,8 @@ def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_eve
     served = (lambda: ema.module) if ema is not None else (lambda: model)  # the weights validated and exported
     metrics_path = out_dir / "metrics.csv"
     new_file = start == 0 or not metrics_path.exists()
+    cpu_val, task.val_batch = task.val_batch, _to(task.val_batch, dev)
+    leg_began, cut = time.time(), False
     with open(metrics_path, "w" if new_file else "a", newline="") as f:
         writer = csv.writer(f)
         if new_file:
@@ -110,8 +123,8 @@ def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_eve
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, steps, lr)
             model.train()
-            pair = task.make_batch(task.sampler.sample(batch))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            pair = _to(task.make_batch(task.sampler.sample(batch)), dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = task.loss(model, _channels_last(pair) if channels_last else pair)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -119,7 +132,8 @@ def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_eve
             if ema is not None:
                 ema.update_parameters(model)
             running = 0.98 * running + 0.02 * loss.item() if step > start else loss.item()
-            if (step + 1) % eval_every == 0 or step + 1 == steps:
+            cut = max_minutes is not None and time.time() - leg_began > 60 * max_minutes
+            if (step + 1) % eval_every == 0 or step + 1 == steps or cut:
                 served().eval()
                 val = task.validate(served())
                 writer.writerow([step + 1, f"{running:.5f}", f"{val['val_psnr']:.3f}",
@@ -127,7 +141,13 @@ def train(task: Task, out_dir: Path, steps: int, lr: float, batch: int, eval_eve
                 f.flush()
                 bar.set_postfix(loss=f"{running:.4f}", val=f"{val['val_psnr']:.2f}", base=f"{val['baseline_psnr']:.2f}")
                 _save_checkpoint(ckpt, model, opt, ema, task, step + 1, time.time() - began)
-    model = served().eval().to(memory_format=torch.contiguous_format)
+            if cut:
+                break
+    task.val_batch = cpu_val
+    if cut:
+        print(f"{task.name}: leg of {max_minutes} min ended at step {step + 1}; checkpoint in {ckpt}", file=sys.stderr)
+        return None
+    model = served().eval().to("cpu", memory_format=torch.contiguous_format)
     final = task.validate(model)
     save_grid(task.preview_rows(model), out_dir / "before_after.png", ["baseline", "model", "target"])
     scripted_path = out_dir / f"{task.name}.pt"

@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="keep an exponential moving average of the weights (e.g. 0.999) and export it")
         p.add_argument("--bf16", action="store_true", help="bf16 autocast (CPUs with AVX-512 BF16/AMX)")
         p.add_argument("--channels-last", action="store_true", help="channels-last tensors (faster convs on CPU)")
+        p.add_argument("--device", default="cpu", help="where the model trains (cpu, cuda); batches are made on the CPU")
+        p.add_argument("--max-minutes", type=float, default=None,
+                       help="train one leg of at most this long, checkpoint and stop (a later run continues it)")
         cls.add_arguments(p)
     return parser.parse_args(argv)
 
@@ -55,7 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     task = task_class(args.endpoint)(args)
     out = args.out or Path("runs") / args.endpoint
     final = train(task, out, args.steps, args.lr, args.batch, args.eval_every, args.export_to, argv,
-                  ema_decay=args.ema, bf16=args.bf16, channels_last=args.channels_last, init_from=args.init_from)
+                  ema_decay=args.ema, bf16=args.bf16, channels_last=args.channels_last, init_from=args.init_from,
+                  device=args.device, max_minutes=args.max_minutes)
+    if final is None:
+        return
     print(f"{args.endpoint}: held-out {final['val_psnr']:.2f} dB vs baseline {final['baseline_psnr']:.2f} dB; run in {out}")
 
 

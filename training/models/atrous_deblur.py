@@ -15,7 +15,11 @@ gate (the concatenated branches split in two halves, multiplied) and a channel a
 mean -> 1x1 conv -> per-channel weights), so the fuse conv reads half the channels: four gated
 blocks cost what three plain ones do. LeakyReLU everywhere but the output, no
 BatchNorm: every conv has a learned per-channel scale before its bias. Reflect padding;
-images are mapped from [0, 1] to [-1, 1] inside the network.
+images are mapped from [0, 1] to [-1, 1] inside the network. ``fft`` blocks (a trial of this
+repository, after DeepRFT: Mao, Liu, Wang, Shen, "Deep Residual Fourier Transformation for Single
+Image Deblurring", 2021) add a Fourier branch: the block input's rFFT, its real and imaginary parts
+through 1x1 conv, ReLU, 1x1 conv, and back, which gives every block a global receptive field; its last
+conv starts at zero, so the branch begins as nothing and a network grown with it where it was.
 """
 from __future__ import annotations
 
@@ -43,6 +47,9 @@ PRESETS: dict[str, dict] = {
     # begins as the identity and the grown network where the smaller one ended.
     "cpu_quarter_deep": {"blocks": 9, "filters": 32, "trunk": 64, "stem": 16, "first_kernel": 7, "mids": (32,),
                          "fuse_init": 0.0},
+    # ``cpu_quarter_deep`` with a Fourier branch in every block (starting at zero: warm-starts from it exactly).
+    "cpu_quarter_deep_fft": {"blocks": 9, "filters": 32, "trunk": 64, "stem": 16, "first_kernel": 7, "mids": (32,),
+                             "fuse_init": 0.0, "fft": True},
 }
 
 
@@ -63,15 +70,35 @@ class ScaledConv(nn.Module):
         return self.conv._conv_forward(x, self.conv.weight * self.scale.view(-1, 1, 1, 1), self.bias)
 
 
+class FourierBranch(nn.Module):
+    """DeepRFT's FFT residual path: rFFT -> [real, imag] -> 1x1 conv -> ReLU -> 1x1 conv -> inverse rFFT."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.conv2 = nn.Conv2d(2 * channels, 2 * channels, 1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        spec = torch.fft.rfft2(x.float(), norm="ortho")  # FFTs run in float32 (no bf16 FFT on the CPU)
+        y = self.conv2(torch.relu(self.conv1(torch.cat([spec.real, spec.imag], dim=1).to(x.dtype))))
+        real, imag = y.float().chunk(2, dim=1)
+        return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho").to(x.dtype)
+
+
 class AtrousBlock(nn.Module):
     """Four parallel dilated 3x3 convs (F filters each) -> concat (4F) -> 3x3 fuse -> + input.
 
     ``gated``: no activation on the branches; the 4F channels are gated (first half times second
     half) and weighted by a channel attention before a fuse that reads 2F."""
 
-    def __init__(self, trunk: int, filters: int, gated: bool = False, fuse_init: float = 0.1) -> None:
+    def __init__(self, trunk: int, filters: int, gated: bool = False, fuse_init: float = 0.1,
+                 fft: bool = False) -> None:
         super().__init__()
         self.gated = gated
+        self.fourier = FourierBranch(trunk) if fft else None
         self.branches = nn.ModuleList([ScaledConv(trunk, filters, 3, dilation=d) for d in DILATIONS])
         fused = filters * len(DILATIONS) // (2 if gated else 1)
         self.attention = nn.Conv2d(fused, fused, 1) if gated else nn.Identity()
@@ -88,7 +115,10 @@ class AtrousBlock(nn.Module):
             feats = feats * self.attention(feats.mean(dim=(2, 3), keepdim=True))
         else:
             feats = torch.cat([self.act(branch(x)) for branch in self.branches], dim=1)
-        return x + self.act(self.fuse(feats))
+        out = x + self.act(self.fuse(feats))
+        if self.fourier is not None:
+            out = out + self.fourier(x)
+        return out
 
 
 class AtrousDeblur(nn.Module):
@@ -96,7 +126,7 @@ class AtrousDeblur(nn.Module):
 
     def __init__(self, blocks: int = 6, filters: int = 16, trunk: int = 32, stem: int = 16,
                  first_kernel: int = 7, mids: tuple[int, ...] = (), gated: bool = False,
-                 fuse_init: float = 0.1) -> None:
+                 fuse_init: float = 0.1, fft: bool = False) -> None:
         super().__init__()
         widths = [stem, *mids, trunk]  # channels at full, half, quarter, ... resolution
         self.stride = 2 ** (len(widths) - 1)
@@ -104,7 +134,7 @@ class AtrousDeblur(nn.Module):
         self.min_side = self.stride * (DILATIONS[-1] + 1)
         self.stem = ScaledConv(3, stem, first_kernel)
         self.downs = nn.ModuleList([ScaledConv(a, b, 3, stride=2) for a, b in zip(widths[:-1], widths[1:])])
-        self.blocks = nn.Sequential(*[AtrousBlock(trunk, filters, gated, fuse_init) for _ in range(blocks)])
+        self.blocks = nn.Sequential(*[AtrousBlock(trunk, filters, gated, fuse_init, fft) for _ in range(blocks)])
         # Back up, coarsest first: a transposed conv to the finer width, then a 3x3 merge with the skip.
         self.ups = nn.ModuleList([nn.ConvTranspose2d(b, a, 4, stride=2, padding=1)
                                   for a, b in reversed(list(zip(widths[:-1], widths[1:])))])
@@ -138,5 +168,5 @@ class AtrousDeblur(nn.Module):
 
 
 def atrous_deblur(preset: str = "cpu") -> AtrousDeblur:
-    """Build a named preset (``paper``, ``cpu``, ``cpu_quarter``, ``cpu_quarter_deep`` or ``cpu_gated``)."""
+    """Build a named preset (see ``PRESETS``)."""
     return AtrousDeblur(**PRESETS[preset])

@@ -8,6 +8,12 @@
 # main run's command with --export-to (nothing is trained again): the weights go to archives/deblur.
 # `run.sh grow` continues the main run's weights in a deeper network (cpu_quarter_deep: the extra
 # blocks start as the identity) to GROW_STEPS in grow-quarter_deep/; `run.sh ship-grow` exports it.
+# Real motion (issue 24): `run.sh real-trials` continues the shipped weights on the real-motion mix
+# (motion240 windows, camera-path synthesis with sharp exposures, kernel blur), validated on dev-real,
+# once as they are and once with Fourier branches (REAL_TRIAL_STEPS each); `run.sh real WINNER=...`
+# continues the winning trial to REAL_STEPS in real-<winner>/; `run.sh ship-real` exports it.
+# `run.sh gpu-leg` is the same run on a CUDA machine for LEG_MINUTES (default 9), bf16: it checkpoints
+# into real-<winner>/ and stops; `run.sh real` on the CPU continues from that checkpoint.
 set -euo pipefail
 DATA="${DATA:-../shared/data/photos ../shared/data/faces ../shared/data/scenes}"
 HERE=training/campaigns/deblur
@@ -42,6 +48,26 @@ grow() {  # the main run's EMA weights in 9 blocks instead of 6, a fresh optimis
     --preset cpu_quarter_deep --bf16 --eval-every 500 --init-from "$HERE/main-$WINNER/checkpoint.pt" "$@"
 }
 
+REAL_DATA="${REAL_DATA:-$DATA ../shared/data/diverse}"
+REAL=(--data $REAL_DATA --motion ../shared/data/motion240 --batch 8 --val-patches 32 --eval-every 200 --ema 0.998
+      --channels-last --bf16 --lr 3e-4 --init-from archives/deblur/deblur.pt)
+declare -A REAL_PRESET=([plain]=cpu_quarter_deep [fft]=cpu_quarter_deep_fft)
+
+real_trials() {
+  for name in plain fft; do
+    [[ -f "$HERE/real-trials/$name/deblur.pt" ]] && continue
+    $PY -m training.train deblur --out "$HERE/real-trials/$name" --steps "${REAL_TRIAL_STEPS:-600}" \
+      --preset "${REAL_PRESET[$name]}" "${REAL[@]}"
+  done
+}
+
+real() {  # the winning trial's checkpoint continued to REAL_STEPS (the cosine schedule restarts warm)
+  local name=${REAL_WINNER:-plain} out=$HERE/real-${REAL_WINNER:-plain}
+  mkdir -p "$out"
+  [[ -f "$out/checkpoint.pt" ]] || cp "$HERE/real-trials/$name/checkpoint.pt" "$HERE/real-trials/$name/metrics.csv" "$out/"
+  $PY -m training.train deblur --out "$out" --steps "${REAL_STEPS:-4000}" --preset "${REAL_PRESET[$name]}" "${REAL[@]}" "$@"
+}
+
 case "${1:-all}" in
   trials) trials ;;
   main) main ;;
@@ -49,5 +75,9 @@ case "${1:-all}" in
   ship) main --export-to archives/deblur/deblur.pt ;;
   grow) grow ;;
   ship-grow) grow --export-to archives/deblur/deblur.pt ;;
-  *) echo "usage: $0 [all|trials|main|ship|grow|ship-grow]" >&2; exit 2 ;;
+  real-trials) real_trials ;;
+  real) real ;;
+  ship-real) real --export-to archives/deblur/deblur.pt ;;
+  gpu-leg) real --device cuda --max-minutes "${LEG_MINUTES:-9}" ;;
+  *) echo "usage: $0 [all|trials|main|ship|grow|ship-grow|real-trials|real|ship-real|gpu-leg]" >&2; exit 2 ;;
 esac
