@@ -63,11 +63,12 @@ soak: $(STAMP) java
 
 .PHONY: fuzz soak
 
-# make batch IN=photos OUT=restored ENDPOINT=deblur [OPTS="ensemble=true"] [FORMAT=jpeg] [WORKERS=4] [URL=...]:
-# every image under IN through a running `make serve` (or the server at URL), into OUT (resumes: existing outputs are skipped)
+# make batch IN=photos OUT=restored ENDPOINT=deblur [OPTS="ensemble=true"] [FORMAT=jpeg] [WORKERS=4] [URL=...] [CRF=14 | LOSSLESS=1]:
+# every image and video under IN through a running `make serve` (or the server at URL), into OUT (resumes: existing
+# outputs are skipped, a video continues from its last finished frame); CRF/LOSSLESS: the videos' quality (docs/video.md)
 batch: $(STAMP)
-	@test -n "$(IN)" -a -n "$(OUT)" -a -n "$(ENDPOINT)" || { echo "usage: make batch IN=<folder> OUT=<folder> ENDPOINT=<name> [OPTS=\"key=value ...\"] [FORMAT=jpeg] [WORKERS=4]"; exit 2; }
-	$(PY) -m client.batch "$(IN)" "$(OUT)" --endpoint "$(ENDPOINT)" $(foreach o,$(OPTS),--opt "$(o)") $(if $(FORMAT),--format $(FORMAT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(URL),--url $(URL))
+	@test -n "$(IN)" -a -n "$(OUT)" -a -n "$(ENDPOINT)" || { echo "usage: make batch IN=<folder> OUT=<folder> ENDPOINT=<name> [OPTS=\"key=value ...\"] [FORMAT=jpeg] [WORKERS=4] [CRF=14 | LOSSLESS=1]"; exit 2; }
+	$(PY) -m client.batch "$(IN)" "$(OUT)" --endpoint "$(ENDPOINT)" $(foreach o,$(OPTS),--opt "$(o)") $(if $(FORMAT),--format $(FORMAT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(URL),--url $(URL)) $(if $(CRF),--crf $(CRF)) $(if $(LOSSLESS),--lossless)
 
 # the README's capacity table from benchmarks/results/serve_latency.json (after `make bench-serve` on a quiet machine)
 capacity: $(STAMP)

@@ -1,9 +1,12 @@
 """Send a whole folder of photos through one endpoint of a running restoration-serve bundle.
 
     python -m client.batch IN_DIR OUT_DIR --endpoint NAME [--opt key=value ...] [--format jpeg] [--workers N]
+                                          [--crf 14 | --lossless]
 
 Every image under IN_DIR (PNG, JPEG, WebP, TIFF, BMP; subfolders included) is answered into
-OUT_DIR at the same relative path and stem, with the extension of the output format. Outputs that
+OUT_DIR at the same relative path and stem, with the extension of the output format. Every video
+(MP4, MOV, MKV, WebM, AVI) is restored frame by frame into the same container at the same path,
+with its frame rate, frame count, audio, rotation and timecode (client/video.py, docs/video.md). Outputs that
 already exist are skipped, so a stopped run resumes where it was; an output is written to a
 ``.part`` file and renamed when complete, so an interrupted write is never mistaken for a result.
 503 answers and connection errors are retried with exponential backoff; an expired or replaced
@@ -78,20 +81,22 @@ def bundle_urls(config: Path = ROOT / "config.properties") -> tuple[str, str]:
     return _url(props["inference_address"]), _url(props["management_address"])
 
 
-def plan(in_dir: Path, out_dir: Path, suffix: str) -> tuple[list[Job], list[tuple[Path, str]]]:
-    """Every input image with its output path, sorted; plus the inputs whose output path another
-    input already claims (``a.png`` and ``a.jpg`` side by side), each with the reason."""
+def plan(in_dir: Path, out_dir: Path, suffix: str | None,
+         inputs: set[str] = INPUT_SUFFIXES) -> tuple[list[Job], list[tuple[Path, str]]]:
+    """Every input with a suffix in ``inputs`` with its output path (``suffix``, or the input's own when None),
+    sorted; plus the inputs whose output path another input already claims (``a.png`` and ``a.jpg`` side by
+    side), each with the reason."""
     out_dir = out_dir.resolve()
     jobs: list[Job] = []
     clashes: list[tuple[Path, str]] = []
     claimed: dict[Path, Path] = {}
     for source in sorted(in_dir.rglob("*")):
-        if source.suffix.lower() not in INPUT_SUFFIXES or not source.is_file():
+        if source.suffix.lower() not in inputs or not source.is_file():
             continue
         if out_dir in source.resolve().parents:  # OUT_DIR inside IN_DIR: never re-read our own outputs
             continue
         relative = source.relative_to(in_dir)
-        target = out_dir / relative.with_suffix(suffix)
+        target = out_dir / (relative if suffix is None else relative.with_suffix(suffix))
         if target in claimed:
             clashes.append((relative, f"its output {target.relative_to(out_dir)} is already {claimed[target]}'s; "
                                       "rename one of them"))
@@ -111,21 +116,28 @@ class Restorer:
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self._lock = threading.Lock()
         self.retried = 0  # 503s and connection errors tried again, for the summary
+        self.sent = 0  # requests posted, retries included (a resumed video must not send finished frames again)
 
-    def _post(self, job: Job, data: bytes) -> requests.Response:
+    def _post(self, name: str, data: bytes, fields: dict[str, str]) -> requests.Response:
         """One request; an expired or replaced key is renewed and the request sent again (client/auth.py)."""
+        with self._lock:
+            self.sent += 1
         try:
-            return request_with_key(self.token, "POST", self.endpoint_url, files={"data": (job.source.name, data)},
-                                    data=self.fields, timeout=self.timeout)
+            return request_with_key(self.token, "POST", self.endpoint_url, files={"data": (name, data)},
+                                    data=fields, timeout=self.timeout)
         except RuntimeError as exc:  # no key file (the server is not running) or the token API refused
             raise Failure(str(exc), fatal=True) from None
 
     def restore(self, job: Job) -> bytes:
-        data = job.source.read_bytes()
+        return self.post(job.source.name, job.source.read_bytes())
+
+    def post(self, name: str, data: bytes, fields: dict[str, str] | None = None) -> bytes:
+        """The answer to one image ``data`` (called ``name``) with ``fields`` (default: the run's options)."""
+        fields = self.fields if fields is None else fields
         attempt = 0
         while True:
             try:
-                reply = self._post(job, data)
+                reply = self._post(name, data, fields)
             except requests.ConnectionError as exc:  # ConnectTimeout included: the server may be restarting
                 if attempt == self.retries:
                     raise Failure(f"no connection to {self.endpoint_url}: {exc}", fatal=True) from None
@@ -268,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="TorchServe key file (default: $TS_KEY_FILE or .serve/key_file.json)")
     parser.add_argument("--retries", type=int, default=6, help="retries of a 503 or connection error (default 6)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one answer (default 600)")
+    parser.add_argument("--crf", type=int, help="videos: encoder quality, lower is better (default visually "
+                        "lossless: 14 for H.264, 15 for VP9)")
+    parser.add_argument("--lossless", action="store_true", help="videos: FFV1 in .mkv, the answers bit for bit")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="videos: send at most N frames this run, "
+                        "then stop (the next run resumes from the frames kept)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if not args.in_dir.is_dir():
@@ -280,9 +297,18 @@ def main(argv: list[str] | None = None) -> int:
     url, management_url = (args.url, None) if args.url else bundle_urls(args.config)
     restorer = Restorer(url, args.endpoint, fields, TokenSource(args.key_file, management_url=management_url),
                         retries=args.retries, timeout=args.timeout)
+    from client import video  # imports this module: here, not at the top
+
     jobs, clashes = plan(args.in_dir, args.out_dir, OUTPUT_SUFFIX[args.format])
+    encoding = video.Encoding(crf=args.crf, lossless=args.lossless)
+    clips, clip_clashes = plan(args.in_dir, args.out_dir, video.target_suffix(encoding), video.VIDEO_SUFFIXES)
     summary = run(jobs, restorer, args.workers, progress=not args.no_progress)
-    summary.failures.extend((relative, None, reason) for relative, reason in clashes)
+    if summary.not_attempted:  # stopped by Ctrl-C or a fatal failure: the clips wait for the next run
+        summary.not_attempted += len(clips)
+    else:
+        video.run_videos(clips, restorer, args.workers, encoding, args.out_dir, summary, args.max_frames,
+                         progress=not args.no_progress)
+    summary.failures.extend((relative, None, reason) for relative, reason in clashes + clip_clashes)
     report = write_failures(args.out_dir, summary.failures)
     print(summary.line() + (f"; failures: {report}" if report else ""))
     return 1 if summary.failed or summary.not_attempted else 0

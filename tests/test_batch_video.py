@@ -1,0 +1,165 @@
+"""Videos in the batch client (client/video.py) against a live TorchServe: clips made here with PyAV (a few 64x48
+frames, an audio track, rotation and timecode), restored through superres (x4), resumed after a stop, and broken
+files reported while the others are done."""
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from client.auth import TokenSource
+from client.batch import Restorer, Summary, main, plan
+from client.video import PART_DIR, VIDEO_SUFFIXES, Encoding, run_videos, target_suffix
+from tests.support import ROOT, photo, png_bytes
+
+FRAMES, RATE, SIZE, SCALE = 5, 12, (64, 48), 4  # superres answers x4
+
+
+def make_clip(path: Path, codec: str = "libx264", audio: str | None = "aac", frames: int = FRAMES,
+              rotation: int | None = None, timecode: str | None = None) -> None:
+    """A short clip: moving photo-like frames, a sine tone for ``audio`` (None: no audio track)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        if timecode:
+            out.metadata["timecode"] = timecode
+        video = out.add_stream(codec, rate=RATE)
+        video.width, video.height, video.pix_fmt = *SIZE, "yuv420p"
+        if rotation is not None:
+            video.set_display_rotation(rotation)
+        sound = None
+        if audio:
+            sound = out.add_stream(audio, rate=48000 if audio == "libopus" else 8000)
+            sound.layout = "mono"
+        for i in range(frames):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.asarray(photo(*SIZE, seed=i)), format="rgb24")))
+        if sound is not None:
+            t = np.arange(sound.rate * frames // RATE) / sound.rate
+            tone = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+                                              format="flt", layout="mono")
+            tone.sample_rate, tone.pts = sound.rate, 0
+            out.mux(sound.encode(tone))
+            out.mux(sound.encode(None))
+        out.mux(video.encode(None))
+
+
+def probe(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(video=0))
+        return {"frames": len(frames), "rate": stream.average_rate, "size": (stream.width, stream.height),
+                "rotation": frames[0].rotation, "pts_seconds": [float(f.time) for f in frames],
+                "timecode": stream.metadata.get("timecode")}
+
+
+def audio_packets(path: Path) -> list[tuple[bytes, int]]:
+    with av.open(str(path)) as container:
+        return [(bytes(p), p.pts) for p in container.demux(audio=0) if p.dts is not None]
+
+
+def decoded_rgb(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def args(live, in_dir: Path, out_dir: Path, *extra: str) -> list[str]:
+    return [str(in_dir), str(out_dir), "--url", live.server.inference_url, "--key-file", str(live.server.key_file),
+            "--no-progress", "--endpoint", "superres", "--workers", "3", *extra]
+
+
+def test_clips_keep_their_timing_sound_rotation_and_timecode(live, tmp_path, capsys):
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    make_clip(in_dir / "phone.mp4", rotation=90, timecode="01:02:03:04")
+    make_clip(in_dir / "web" / "clip.webm", codec="libvpx-vp9", audio="libopus")
+    (in_dir / "still.png").write_bytes(png_bytes(photo(*SIZE, seed=7)))  # an image beside the clips
+    assert main(args(live, in_dir, out)) == 0
+    assert "done 3, skipped 0, failed 0" in capsys.readouterr().out
+    for relative in ("phone.mp4", "web/clip.webm"):
+        source, restored = probe(in_dir / relative), probe(out / relative)
+        assert restored["frames"] == source["frames"] == FRAMES
+        assert restored["rate"] == source["rate"] == RATE
+        assert restored["pts_seconds"] == source["pts_seconds"]
+        assert restored["size"] == (SIZE[0] * SCALE, SIZE[1] * SCALE)
+        assert audio_packets(out / relative) == audio_packets(in_dir / relative) != []
+    assert probe(out / "phone.mp4")["rotation"] == 90
+    assert probe(out / "phone.mp4")["timecode"] == "01:02:03:04"
+    assert Image.open(out / "still.png").size == (SIZE[0] * SCALE, SIZE[1] * SCALE)
+    assert not (out / PART_DIR).exists()
+    assert main(args(live, in_dir, out)) == 0  # a second run finds every output and sends nothing
+    assert "done 0, skipped 3" in capsys.readouterr().out
+
+
+def direct_answers(live, clip: Path) -> list[np.ndarray]:
+    """The endpoint's answer to each decoded frame sent on its own, as an uninterrupted frame-by-frame run gets."""
+    answers = []
+    for rgb in decoded_rgb(clip):
+        reply = live.predict("superres", png_bytes(Image.fromarray(rgb)))
+        assert reply.ok, reply.text
+        answers.append(np.asarray(Image.open(io.BytesIO(reply.content)).convert("RGB")))
+    return answers
+
+
+def test_a_stopped_clip_resumes_without_resending_its_finished_frames(live, tmp_path):
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    make_clip(in_dir / "take.mkv", timecode="10:00:00:00")
+    encoding = Encoding(lossless=True)
+    jobs, _ = plan(in_dir, out, target_suffix(encoding), VIDEO_SUFFIXES)
+    assert [job.target for job in jobs] == [out / "take.mkv"]
+
+    def restore(frame_limit: int | None) -> tuple[Summary, Restorer]:
+        restorer = Restorer(live.server.inference_url, "superres", {}, TokenSource(live.server.key_file))
+        summary = Summary()
+        run_videos(jobs, restorer, 2, encoding, out, summary, frame_limit=frame_limit, progress=False)
+        return summary, restorer
+
+    stopped, first = restore(frame_limit=2)
+    assert (stopped.done, stopped.not_attempted, first.sent) == (0, 1, 2)
+    assert not (out / "take.mkv").exists()
+    assert len(list((out / PART_DIR).rglob("*.png"))) == 2
+
+    resumed, second = restore(frame_limit=None)
+    assert (resumed.done, resumed.failed, second.sent) == (1, 0, FRAMES - 2)  # only the missing frames sent
+    assert not (out / PART_DIR).exists()
+    written = decoded_rgb(out / "take.mkv")  # FFV1: the answers bit for bit
+    assert len(written) == FRAMES
+    assert all(np.array_equal(a, b) for a, b in zip(written, direct_answers(live, in_dir / "take.mkv")))
+    assert audio_packets(out / "take.mkv") == audio_packets(in_dir / "take.mkv") != []
+
+
+def test_broken_clips_are_reported_and_the_others_done(live, tmp_path, capsys):
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    make_clip(in_dir / "good.mov", audio=None, frames=3)
+    make_clip(in_dir / "whole.mp4")
+    data = (in_dir / "whole.mp4").read_bytes()
+    (in_dir / "truncated.mp4").write_bytes(data[: len(data) // 2])  # mp4 keeps its index at the end: gone
+    (in_dir / "whole.mp4").unlink()
+    with av.open(str(in_dir / "sound-only.mkv"), "w") as sound_only:  # an audio track and no video
+        stream = sound_only.add_stream("pcm_s16le", rate=8000)
+        stream.layout = "mono"
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        samples.sample_rate = 8000
+        sound_only.mux(stream.encode(samples))
+    (in_dir / "noise.avi").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+    assert main(args(live, in_dir, out, "--crf", "30")) == 1
+    assert "done 1, skipped 0, failed 3" in capsys.readouterr().out
+    with (out / "failures.csv").open(newline="") as f:
+        rows = {row["path"]: row["message"] for row in csv.DictReader(f)}
+    assert set(rows) == {"truncated.mp4", "sound-only.mkv", "noise.avi"}
+    assert "cannot read the video" in rows["truncated.mp4"] and "cannot read the video" in rows["noise.avi"]
+    assert rows["sound-only.mkv"] == "no video stream in the file"
+    assert probe(out / "good.mov")["frames"] == 3
+
+
+@pytest.mark.parametrize("extra, flags", [("CRF=18", "--crf 18"), ("LOSSLESS=1", "--lossless")])
+def test_make_batch_passes_the_video_quality(extra, flags):
+    make = shutil.which("make")
+    done = subprocess.run([make, "-n", "batch", "IN=a", "OUT=b", "ENDPOINT=deblur", extra], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(flags), done.stdout
