@@ -128,6 +128,12 @@ def decoded_frames(container: av.container.InputContainer) -> Iterator[av.VideoF
         raise Failure(f"cannot decode frame {index} (the file may be truncated or damaged): {exc}") from None
 
 
+def rgb_of(frame: av.VideoFrame) -> np.ndarray:
+    """The frame in RGB by its own matrix and range (PyAV assumes limited range: a full-range phone clip would
+    lose contrast, and re-encoded by another matrix an HD clip's colours would shift)."""
+    return frame.to_ndarray(format="rgb24", src_colorspace=frame.colorspace, src_color_range=frame.color_range)
+
+
 def png_of(rgb: np.ndarray) -> bytes:
     """A lossless PNG of one frame for the request (level 1: zlib's fastest, the server decodes it either way)."""
     buf = io.BytesIO()
@@ -162,7 +168,7 @@ class FrameRestorer:
     def submit(self, index: int, frame: av.VideoFrame) -> None:
         while len(self.pending) >= self.workers:
             self._collect(wait(self.pending, return_when=FIRST_COMPLETED).done)
-        self.pending.add(self.pool.submit(self._one, index, frame.to_ndarray(format="rgb24")))
+        self.pending.add(self.pool.submit(self._one, index, rgb_of(frame)))
 
     def drain(self) -> None:
         """Wait for every request in flight (each finished one is kept), raising the first failure."""
@@ -239,13 +245,16 @@ def add_video_stream(output: av.container.OutputContainer, source: av.video.stre
     stream.width, stream.height = size
     stream.pix_fmt = pixel_format(codec, *size)
     stream.codec_context.time_base = source.time_base  # frames keep the source's pts exactly
+    if codec != "ffv1":  # YUV again: tagged as the source was, and converted by the same matrix (answer_frame)
+        for name in ("colorspace", "color_range", "color_primaries", "color_trc"):
+            setattr(stream.codec_context, name, getattr(source.codec_context, name))
     stream.metadata.update(copied_metadata(source.metadata))
     if matrix is not None:
         stream.set_display_matrix(matrix)
     return stream
 
 
-def encode(job: Job, part: Path, count: int, encoding: Encoding) -> Path:
+def encode(job: Job, part: Path, count: int, encoding: Encoding, progress: bool = False) -> Path:
     """Pass 2: the answers encoded in the source's container, its audio remuxed; returns the finished file
     (still inside the part folder)."""
     result = part / f"output{job.target.suffix}"
@@ -263,6 +272,8 @@ def encode(job: Job, part: Path, count: int, encoding: Encoding) -> Path:
         video_out = add_video_stream(output, video_in, codec, suffix, encoding, (width, height), matrix)
         audio = {stream.index: output.add_stream_from_template(stream) for stream in source.streams.audio}
         index = 0
+        bar = tqdm(total=count, unit=" frames", desc=f"encoding {job.relative.as_posix()}", disable=not progress,
+                   dynamic_ncols=True)  # a 4x answer of 720p is 5K: its encode takes a while too
         for packet in source.demux(video_in, *source.streams.audio):
             if packet.stream.type == "audio":
                 if packet.dts is not None:  # the demuxer's empty flush packet carries nothing
@@ -271,18 +282,26 @@ def encode(job: Job, part: Path, count: int, encoding: Encoding) -> Path:
                 continue
             for frame in video_in.decode(packet):
                 if index < count:
-                    output.mux(video_out.encode(answer_frame(part, index, frame, video_in)))
+                    output.mux(video_out.encode(answer_frame(part, index, frame, video_in, video_out)))
+                    bar.update(1)
                 index += 1
         output.mux(video_out.encode(None))
+        bar.close()
     if index != count:
         raise Failure(f"the second decode gave {index} frames, the first {count}: the file changed meanwhile?")
     return result
 
 
-def answer_frame(part: Path, index: int, source: av.VideoFrame, stream: av.video.stream.VideoStream) -> av.VideoFrame:
-    """Frame ``index``'s answer with the source frame's timing (pts in the source's time base)."""
+def answer_frame(part: Path, index: int, source: av.VideoFrame, stream: av.video.stream.VideoStream,
+                 output: av.video.stream.VideoStream) -> av.VideoFrame:
+    """Frame ``index``'s answer in the output's pixel format, by the source frame's matrix and range, with its
+    timing (pts in the source's time base)."""
     rgb = np.asarray(Image.open(frame_path(part, index)).convert("RGB"))
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    if output.pix_fmt.startswith("yuv"):  # FFV1's RGB needs no matrix
+        frame = frame.reformat(format=output.pix_fmt, dst_colorspace=source.colorspace,
+                               dst_color_range=source.color_range)
+        frame.colorspace, frame.color_range = source.colorspace, source.color_range
     rate = stream.average_rate or Fraction(25)
     frame.pts = source.pts if source.pts is not None else round(index / rate / stream.time_base)
     frame.time_base = stream.time_base
@@ -299,7 +318,7 @@ def restore_video(job: Job, restorer: Restorer, workers: int, encoding: Encoding
     if count is None:
         return False
     try:
-        result = encode(job, part, count, encoding)
+        result = encode(job, part, count, encoding, progress)
     except av.error.FFmpegError as exc:
         raise Failure(f"cannot encode {job.target.suffix} with {encoding.codec(job.target.suffix.lower())}: {exc}") \
             from None
@@ -345,11 +364,3 @@ def _clean_parts(out_dir: Path) -> None:
     if root.is_dir() and not any(p.is_file() for p in root.rglob("*")):
         shutil.rmtree(root)
 
-
-def timing(path: Path) -> dict:
-    """Frame count, rate, size and rotation of a clip's first video stream (tests and docs/video.md use it)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = list(container.decode(video=0))
-        return {"frames": len(frames), "rate": stream.average_rate, "size": (stream.width, stream.height),
-                "rotation": frames[0].rotation if frames else 0, "pts": [f.pts for f in frames]}
