@@ -169,6 +169,7 @@ def main() -> None:
     parser.add_argument("--motion", type=Path, default=ROOT.parent / "shared" / "data" / "motion240",
                         help="real 240 fps sequences (motion240 layout) for the dev-real rows")
     parser.add_argument("--sharp-images", type=int, default=16, help="held-out photos sent sharp (the no-harm rows)")
+    parser.add_argument("--real-only", action="store_true", help="only the dev-real and no-harm rows (no synthetic set, no timing)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -177,9 +178,12 @@ def main() -> None:
     cfg = BlurConfig(kernel_sizes=(BlurConfig.kernel_sizes[0], args.kernel_max))
     photos = held_out_photos(args.data, args.max_side)
     with torch.inference_mode():
-        result = quality(model, metadata, photos, args.seed, args.ensemble_images, args.tile, cfg)
-        result["dev_real"] = dev_real(model, metadata, args.motion, args.tile)
-        result["sharp"] = no_harm(model, metadata, photos[:args.sharp_images], args.tile)
+        result = {"dev_real": dev_real(model, metadata, args.motion, args.tile),
+                  "sharp": no_harm(model, metadata, photos[:args.sharp_images], args.tile)}
+        if args.real_only:
+            print(f"wrote {write_results(args.results_name, result).relative_to(ROOT)}")
+            return
+        result.update(quality(model, metadata, photos, args.seed, args.ensemble_images, args.tile, cfg))
     x, megapixels = one_megapixel(photos[0][1], args.seed, cfg), 1024 * 1024 / 1e6
     result["latency"] = {"threads": args.threads, "load_average_1min": os.getloadavg()[0],
                          "seconds_per_mp_1mp": seconds_per_call(lambda: served(model, x, metadata, args.tile), 2) / megapixels}
