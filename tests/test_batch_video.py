@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import av
@@ -142,6 +145,28 @@ def test_a_stopped_clip_resumes_without_resending_its_finished_frames(live, tmp_
     assert len(written) == FRAMES
     assert all(np.array_equal(a, b) for a, b in zip(written, direct_answers(live, in_dir / "take.mkv")))
     assert audio_packets(out / "take.mkv") == audio_packets(in_dir / "take.mkv") != []
+
+
+def test_ctrl_c_mid_clip_keeps_the_finished_frames_and_the_same_command_resumes(live, tmp_path):
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    make_clip(in_dir / "long.mp4", frames=40)
+    command = [sys.executable, "-m", "client.batch", *args(live, in_dir, out)[:-2], "--workers", "1"]
+    # SIGINT as a terminal's Ctrl-C sends it (reset first: a test run in the background hands it down ignored)
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while len(list(out.rglob("*.png"))) < 3 and time.time() < deadline and first.poll() is None:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGINT)
+    stdout, stderr = first.communicate(timeout=120)
+    kept = len(list((out / PART_DIR).rglob("*.png")))
+    assert first.returncode == 1 and "interrupted" in stderr, (stdout, stderr)
+    assert "not attempted 1" in stdout and 3 <= kept < 40 and not (out / "long.mp4").exists()
+    assert not list(out.rglob("*.tmp"))  # no half-written frame
+
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0 and "done 1" in second.stdout, second.stdout + second.stderr
+    assert probe(out / "long.mp4")["frames"] == 40 and not (out / PART_DIR).exists()
 
 
 def test_broken_clips_are_reported_and_the_others_done(live, tmp_path, capsys):
