@@ -53,15 +53,20 @@ def test_cpu_presets_parameter_count(preset):
     assert n_params(atrous_deblur(preset)) == expected_parameters(**PRESETS[preset])
 
 
+def trained_looking(preset: str, path) -> tuple[torch.nn.Module, object]:
+    """A preset with trained-looking weights (every scale moved from its initial value), saved as a checkpoint."""
+    torch.manual_seed(0)
+    model = atrous_deblur(preset).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(0.05 * torch.randn_like(p)) if name.endswith("scale") else None
+    torch.save({"model": model.state_dict()}, path)
+    return model, path
+
+
 def test_grown_network_starts_where_the_smaller_one_ended(tmp_path):
     """cpu_quarter_deep warm-started from cpu_quarter weights: the extra blocks are the identity at first."""
-    torch.manual_seed(0)
-    small = atrous_deblur("cpu_quarter").eval()
-    with torch.no_grad():  # trained-looking weights: fuse scales away from their initial value
-        for name, p in small.named_parameters():
-            p.add_(0.05 * torch.randn_like(p)) if name.endswith("scale") else None
-    path = tmp_path / "small.pt"
-    torch.save({"model": small.state_dict()}, path)
+    small, path = trained_looking("cpu_quarter", tmp_path / "small.pt")
     grown = atrous_deblur("cpu_quarter_deep").eval()
     fresh = load_matching_weights(grown, path)
     assert {k.split(".")[0] for k in fresh} == {"blocks"}
@@ -71,6 +76,21 @@ def test_grown_network_starts_where_the_smaller_one_ended(tmp_path):
         assert torch.equal(grown(x), small(x))
         grown.blocks[7].fuse.scale.fill_(1.0)  # once a new block's scale moves, it takes part
         assert (grown(x) - small(x)).abs().max() > 1e-6
+
+
+def test_the_fourier_network_starts_where_the_plain_one_ended(tmp_path):
+    """cpu_quarter_deep_fft from cpu_quarter_deep weights: its Fourier branches start at zero, then take part."""
+    plain, path = trained_looking("cpu_quarter_deep", tmp_path / "plain.pt")
+    fft = atrous_deblur("cpu_quarter_deep_fft").eval()
+    fresh = load_matching_weights(fft, path)
+    assert fresh and all(".fourier." in k for k in fresh)
+    x = torch.rand(1, 3, 45, 70)
+    scripted = torch.jit.script(fft)
+    with torch.no_grad():
+        assert torch.allclose(fft(x), plain(x), atol=1e-6)
+        assert torch.allclose(scripted(x), fft(x), atol=1e-5)
+        fft.blocks[0].fourier.conv2.weight.normal_()  # once the branch learns, it takes part
+        assert (fft(x) - plain(x)).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("preset,size", [("paper", (22, 31)), ("cpu", (45, 70)), ("cpu_quarter", (45, 70)),

@@ -1,4 +1,4 @@
-"""deblur on real motion (issue 24): real 240 fps windows, camera-path synthesis, sharp exposures, the mix, the Fourier branch."""
+"""deblur on real motion (issue 24): real 240 fps windows, camera-path synthesis, sharp exposures, the mix."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,11 +10,9 @@ import torch
 from PIL import Image
 
 from training.degradations import camera_motion
-from training.models.atrous_deblur import atrous_deblur
 from training.real_motion import RealMotionSampler, load_sequences, validation_crops, window_pair
 from training.tasks.deblur import DeblurTask, parse_mix
 from training.train import parse_args
-from training.warm_start import load_matching_weights
 
 from tests.support import photo
 
@@ -143,23 +141,3 @@ def test_real_sampler_crops_are_aligned(tmp_path):
     assert blurry.shape == sharp.shape == (5, 3, 24, 24)
     # the sharp crop's bright pixels lie inside the blur's footprint: aligned, flipped alike
     assert ((sharp.mean(1) > 0.5) & (blurry.mean(1) < 0.2)).sum() == 0
-
-
-def test_the_fourier_network_starts_where_the_plain_one_ended(tmp_path):
-    torch.manual_seed(0)
-    plain = atrous_deblur("cpu_quarter_deep").eval()
-    with torch.no_grad():
-        for name, p in plain.named_parameters():
-            p.add_(0.05 * torch.randn_like(p)) if name.endswith("scale") else None
-    path = tmp_path / "plain.pt"
-    torch.save({"model": plain.state_dict()}, path)
-    fft = atrous_deblur("cpu_quarter_deep_fft").eval()
-    fresh = load_matching_weights(fft, path)
-    assert fresh and all(".fourier." in k for k in fresh)
-    x = torch.rand(1, 3, 45, 70)
-    scripted = torch.jit.script(fft)
-    with torch.no_grad():
-        assert torch.allclose(fft(x), plain(x), atol=1e-6)
-        assert torch.allclose(scripted(x), fft(x), atol=1e-5)
-        fft.blocks[0].fourier.conv2.weight.normal_()  # once the branch learns, it takes part
-        assert (fft(x) - plain(x)).abs().max() > 1e-4

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from training.degradations.motion_blur import jpeg, linear_to_srgb, srgb_to_linear
+from training.degradations.motion_blur import linear_to_srgb, sensor_output, srgb_to_linear
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,4 @@ def degrade(clean: torch.Tensor, rng: np.random.Generator, cfg: CameraConfig = C
     pairs = [expose(clean[i], others[i], rng, cfg) for i in range(clean.shape[0])]
     blurred = linear_to_srgb(torch.stack([b for b, _ in pairs]))[..., m:-m, m:-m]
     target = linear_to_srgb(torch.stack([t for _, t in pairs]))[..., m:-m, m:-m]
-    sigma = torch.from_numpy(rng.uniform(*cfg.noise_sigma, size=(clean.shape[0], 1, 1, 1))).to(blurred)
-    noise = torch.from_numpy(rng.standard_normal(blurred.shape)).to(blurred)
-    out = ((blurred + sigma * noise).clamp(0, 1) * 255).round() / 255
-    for i in range(out.shape[0]):
-        if rng.random() < cfg.jpeg_prob:
-            out[i] = jpeg(out[i], int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-    return out, target.contiguous()
+    return sensor_output(blurred, rng, cfg.noise_sigma, cfg.jpeg_prob, cfg.jpeg_quality), target.contiguous()

@@ -121,10 +121,16 @@ def degrade(clean: torch.Tensor, rng: np.random.Generator, cfg: BlurConfig = Blu
         blurred, target = linear_to_srgb(blurred), linear_to_srgb(target_linear)
     else:
         blurred, target = blur_valid(clean, kernels)
-    sigma = torch.from_numpy(rng.uniform(*cfg.noise_sigma, size=(clean.shape[0], 1, 1, 1))).to(blurred)
+    return sensor_output(blurred, rng, cfg.noise_sigma, cfg.jpeg_prob, cfg.jpeg_quality), target
+
+
+def sensor_output(blurred: torch.Tensor, rng: np.random.Generator, noise_sigma: tuple[float, float],
+                  jpeg_prob: float, jpeg_quality: tuple[int, int]) -> torch.Tensor:
+    """What a camera writes: Gaussian sensor noise (a std per image), 8-bit rounding, JPEG on a share."""
+    sigma = torch.from_numpy(rng.uniform(*noise_sigma, size=(blurred.shape[0], 1, 1, 1))).to(blurred)
     noise = torch.from_numpy(rng.standard_normal(blurred.shape)).to(blurred)
     out = ((blurred + sigma * noise).clamp(0, 1) * 255).round() / 255
     for i in range(out.shape[0]):
-        if rng.random() < cfg.jpeg_prob:
-            out[i] = jpeg(out[i], int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-    return out, target
+        if rng.random() < jpeg_prob:
+            out[i] = jpeg(out[i], int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
+    return out
