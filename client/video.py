@@ -102,7 +102,7 @@ def open_video(path: Path) -> av.container.InputContainer:
     stream = container.streams.video[0]
     if stream.codec_context is None:
         container.close()
-        raise Failure(f"no decoder for its video codec ({stream.codec.name if stream.codec else 'unknown'})")
+        raise Failure("no decoder for its video codec (not one this FFmpeg can read)")
     stream.thread_type = "AUTO"  # frame threads: decoding keeps up with N requests in flight
     return container
 

@@ -183,11 +183,17 @@ def test_broken_clips_are_reported_and_the_others_done(live, tmp_path, capsys):
         samples.sample_rate = 8000
         sound_only.mux(stream.encode(samples))
     (in_dir / "noise.avi").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+    make_clip(in_dir / "h264.mkv", audio=None, frames=2)  # its codec renamed to one no FFmpeg knows
+    data = (in_dir / "h264.mkv").read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1
+    (in_dir / "unknown-codec.mkv").write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/QQQ"))
+    (in_dir / "h264.mkv").unlink()
     assert main(args(live, in_dir, out, "--crf", "30")) == 1
-    assert "done 1, skipped 0, failed 3" in capsys.readouterr().out
+    assert "done 1, skipped 0, failed 4" in capsys.readouterr().out
     with (out / "failures.csv").open(newline="") as f:
         rows = {row["path"]: row["message"] for row in csv.DictReader(f)}
-    assert set(rows) == {"truncated.mp4", "sound-only.mkv", "noise.avi"}
+    assert set(rows) == {"truncated.mp4", "sound-only.mkv", "noise.avi", "unknown-codec.mkv"}
+    assert rows["unknown-codec.mkv"].startswith("no decoder for its video codec")
     assert "cannot read the video" in rows["truncated.mp4"] and "cannot read the video" in rows["noise.avi"]
     assert rows["sound-only.mkv"] == "no video stream in the file"
     assert probe(out / "good.mov")["frames"] == 3
