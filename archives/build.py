@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_HANDLER_FILES = ("image_handler.py", "image_io.py", "model_metadata.py", "options.py", "tiling.py",
-                        "self_ensemble.py")
+SHARED_HANDLER_FILES = ("image_handler.py", "image_io.py", "file_info.py", "model_metadata.py", "options.py",
+                        "tiling.py", "self_ensemble.py")
 VERSION = "1.0"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from image_handler import ImageHandler
@@ -63,7 +64,8 @@ class ColorizeHandler(ImageHandler):
         hint_rgb, mask = hint_rgb.expand(n, 3, h, w), mask.expand(n, 1, h, w)  # no hints: no full-size zeros
         reference: DecodedImage | None = options["reference"]
         if reference is not None:
-            ref = torch.from_numpy(reference.rgb).to(x.device).permute(2, 0, 1)[None].float() / 255.0
+            peak = float(255 if reference.rgb.dtype == np.uint8 else 65535)  # a 16-bit reference keeps its depth
+            ref = torch.from_numpy(reference.rgb.astype(np.float32)).to(x.device).permute(2, 0, 1)[None] / peak
             has_ref = torch.ones(n, device=x.device)
         else:
             ref, has_ref = torch.zeros(n, 3, 1, 1, device=x.device), torch.zeros(n, device=x.device)

@@ -6,7 +6,8 @@
 3. **predict**: the model on that tensor, padded to its stride and, for a large image, in
    overlapping tiles (handlers/tiling.py ``run``), as the metadata stored in the TorchScript
    file says (handlers/model_metadata.py).
-4. **encode**: each output to 8 bits and to the asked format.
+4. **encode**: each output to 8 bits (16 for a 16-bit upload answered as png, or ``depth=16``), back into
+   the upload's colour profile, with its metadata (handlers/file_info.py), in the asked format.
 
 Each stage is timed and counted per model at the metrics API (``/metrics``, Prometheus):
 ``DecodeMs``, ``BatchMs``, ``PredictMs`` and ``EncodeMs`` are cumulative milliseconds (divide their
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from image_io import DecodedImage, RequestError, decode, encode
+from image_io import DecodedImage, RequestError, decode, encode, in_srgb
 from model_metadata import ModelMetadata, load
 from options import COMMON, Option
 from tiling import run
@@ -80,7 +81,7 @@ class Request:
     def batch_key(self) -> tuple:
         """Requests with equal keys run as one batch; one whose options cannot be compared (a decoded
         reference image, say) runs alone."""
-        key = (self.image.size, tuple(sorted(self.options.items())))
+        key = (self.image.size, self.image.rgb.dtype.str, tuple(sorted(self.options.items())))
         try:
             hash(key)
         except TypeError:
@@ -213,7 +214,24 @@ class ImageHandler:
         options = self.parse_options({**(headers or {}), **{k: v for k, v in fields.items() if k in declared}})
         image = decode(bytes(fields[images[0]]), int(self.config["max_input_pixels"]))
         self.check_output_size(*image.size)
+        self.check_answer(options, image)
         return Request(image, self.check_options(options, image))
+
+    @staticmethod
+    def check_answer(options: dict[str, Any], image: DecodedImage) -> None:
+        """The answer's depth and colour space against its format and the upload. Raises RequestError."""
+        if options["depth"] == "16" and options["format"] != "png":
+            raise RequestError(400, "InvalidOption", f"depth=16 needs format=png: {options['format']} holds 8 bits")
+        if options["colorspace"] == "srgb" and not in_srgb(image.source):
+            raise RequestError(400, "InvalidOption", "colorspace=srgb: this 16-bit upload's ICC profile is not sRGB, "
+                               "and only 8-bit samples are converted; send depth=8 samples or colorspace=source")
+
+    @staticmethod
+    def answer_depth(options: dict[str, Any], image: DecodedImage) -> int:
+        """8 or 16: ``depth`` as asked, or (auto) the upload's where the format holds it (png)."""
+        if options["depth"] != "auto":
+            return int(options["depth"])
+        return 16 if image.source.depth == 16 and options["format"] == "png" else 8
 
     def parse_options(self, given: dict[str, bytes]) -> dict[str, Any]:
         """Every declared option: parsed from ``given`` (name -> raw value) or its default."""
@@ -256,9 +274,13 @@ class ImageHandler:
         return list(groups.values())
 
     def to_batch(self, images: list[DecodedImage]) -> torch.Tensor:
-        """Same-size images as one [N, 3, H, W] tensor in [0, 1] on the model's device (half on CUDA)."""
+        """Same-size images of one depth as one [N, 3, H, W] tensor in [0, 1] on the model's device (half on
+        CUDA); 16-bit samples in float32 from their 65535 levels (batch keys keep depths apart)."""
         pixels = images[0].rgb[None] if len(images) == 1 else np.stack([im.rgb for im in images])  # no copy for one
-        x = torch.from_numpy(pixels).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        peak = float(np.iinfo(pixels.dtype).max)
+        if pixels.dtype == np.uint16:  # torch has no uint16 arithmetic on every device: go through int32
+            pixels = pixels.astype(np.int32)
+        x = torch.from_numpy(pixels).to(self.device).permute(0, 3, 1, 2).float().div_(peak)
         return x.half().contiguous(memory_format=torch.channels_last) if self.half else x
 
     # ---- 3. predict --------------------------------------------------------------------
@@ -284,10 +306,15 @@ class ImageHandler:
     # ---- 4. encode ---------------------------------------------------------------------
     def encode_one(self, idx: int, request: Request, out: torch.Tensor) -> bytes:
         """One output [3, H, W] in [0, 1] as the asked format; sets the reply's content type."""
-        rgb = out.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
+        options = request.options
+        if self.answer_depth(options, request.image) == 16:
+            rgb = out.mul_(65535.0).round_().to(torch.int32).permute(1, 2, 0).cpu().numpy().astype(np.uint16)
+        else:
+            rgb = out.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().cpu().numpy()
         body, content_type = encode(rgb, self._output_alpha(request.image, rgb.shape[:2]),
                                     request.image.grayscale and self.keep_grayscale,
-                                    request.options["format"], request.options["quality"])
+                                    options["format"], options["quality"], request.image.source,
+                                    options["colorspace"], options["metadata"])
         self.context.set_response_content_type(idx, content_type)
         return body
 
@@ -345,14 +372,15 @@ class ImageHandler:
         return {names[k.lower()]: str(v).encode() for k, v in headers.items() if k.lower() in names}
 
     def _output_alpha(self, image: DecodedImage, size: tuple[int, int]) -> np.ndarray | None:
-        """The input's alpha, resized bicubically when the output is larger."""
+        """The input's alpha (its own depth), resized bicubically when the output is larger."""
         if image.alpha is None:
             return None
         if image.alpha.shape == size:
             return image.alpha
-        alpha = torch.from_numpy(image.alpha)[None, None].float()
+        peak = np.iinfo(image.alpha.dtype).max
+        alpha = torch.from_numpy(image.alpha.astype(np.float32))[None, None]
         alpha = F.interpolate(alpha, size=size, mode="bicubic", align_corners=False)
-        return alpha.clamp_(0, 255).round_().byte()[0, 0].numpy()
+        return alpha.clamp_(0, peak).round_()[0, 0].numpy().astype(image.alpha.dtype)
 
     def _request_id(self, idx: int) -> str | None:
         try:

@@ -4,17 +4,25 @@ Decoding is Pillow's, strict: any failure of any decoder becomes a 4xx :class:`R
 Lossless PNG answers are written by fpng when it is installed and the image is 8-bit RGB or RGBA
 (17-21x less CPU than Pillow's fastest PNG, files 10-20% larger: benchmarks/codecs.py);
 Pillow writes every other image and format.
+
+Each decoded image carries its :class:`file_info.Source` (ICC profile, EXIF/XMP/IPTC, bit depth) to its
+encode: a tagged upload is converted to sRGB here and its answer back to its profile (handlers/file_info.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from file_info import (ORIENTATION, ORIENTATIONS, SRGB_BYTES, Source, encode_png16, from_srgb, gamut_residual,
+                       layout_16bit, is_srgb, metadata_for, with_gamut, read_16bit, read_metadata, read_profile, save_options, to_srgb,
+                       transpose_samples, with_metadata)
 
 try:
     import fpng
@@ -50,9 +58,10 @@ class RequestError(Exception):
 
 @dataclass
 class DecodedImage:
-    rgb: np.ndarray  # uint8 [H, W, 3]
-    alpha: np.ndarray | None  # uint8 [H, W], or None when the image is opaque
+    rgb: np.ndarray  # [H, W, 3] in sRGB: uint8, or uint16 for a 16-bit upload
+    alpha: np.ndarray | None  # [H, W] of rgb's dtype, or None when the image is opaque
     grayscale: bool  # the upload had no colour: answer in grayscale too
+    source: Source = field(default_factory=Source)  # profile and metadata, for the answer
 
     @property
     def size(self) -> tuple[int, int]:
@@ -66,7 +75,8 @@ def claims_input_format(data: bytes) -> bool:
                for parts in SIGNATURES)
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
+def _open(data: bytes, max_pixels: int) -> tuple[Image.Image, str | None]:
+    """The upload loaded by Pillow, and its 16-bit layout if any (known only before loading)."""
     img = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
     width, height = img.size
     if width * height > max_pixels:
@@ -74,8 +84,9 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
                            f"the image has {width}x{height} = {width * height} pixels; the limit is {max_pixels}")
     if width == 0 or height == 0:
         raise RequestError(400, "EmptyImage", "the image has no pixels")
+    sixteen = layout_16bit(img)
     img.load()
-    return img
+    return img, sixteen
 
 
 def _to_8bit_gray(img: Image.Image) -> Image.Image:
@@ -103,6 +114,8 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
             return _decode(data, max_pixels)
     except RequestError:
         raise
+    except ImageCms.PyCMSError as exc:  # before OSError, its base: the pixels are fine, the profile is not
+        raise RequestError(400, "InvalidProfile", f"the embedded ICC profile cannot be used: {exc}") from None
     except UnidentifiedImageError:
         if not claims_input_format(data):
             raise RequestError(415, "UnsupportedImage", "the data is not a PNG, JPEG, WebP, TIFF or BMP image") from None
@@ -117,7 +130,14 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
 
 
 def _decode(data: bytes, max_pixels: int) -> DecodedImage:
-    img = _open(data, max_pixels)
+    img, sixteen = _open(data, max_pixels)
+    icc, icc_mode, tagged = read_profile(img)
+    exif, xmp, iptc = read_metadata(img)
+    source = Source(icc, icc_mode, tagged, exif, xmp, iptc, 16 if sixteen else 8)
+    _check_profile_fits(img, icc_mode if icc else None)
+    if sixteen:
+        turn = ORIENTATIONS.get(img.getexif().get(ORIENTATION))
+        return _decoded_16bit(transpose_samples(read_16bit(data, img, sixteen), turn), source, img.size)
     img = ImageOps.exif_transpose(img)
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -127,26 +147,113 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
         alpha = np.asarray(img.getchannel("A")).copy()
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         img = _to_8bit_gray(img)
-    rgb = np.asarray(img.convert("RGB")).copy()  # CMYK, YCbCr, 1, L, LA -> RGB
+    if icc is not None:  # the profile's own mode first (RGBA -> RGB, LA -> L), then LittleCMS to sRGB
+        own = img if img.mode == icc_mode else img.convert(icc_mode)
+        srgb = to_srgb(own, icc)
+        rgb = np.asarray(srgb).copy()
+        if icc_mode == "RGB":
+            source = dataclasses.replace(source, gamut=gamut_residual(own, srgb, icc))
+    else:
+        rgb = np.asarray(img.convert("RGB")).copy()  # CMYK, YCbCr, 1, L, LA -> RGB
     if alpha is not None and alpha.min() == 255:
         alpha = None
-    return DecodedImage(rgb, alpha, grayscale)
+    return DecodedImage(rgb, alpha, grayscale, source)
 
 
-def encode(rgb: np.ndarray, alpha: np.ndarray | None, grayscale: bool, fmt: str, quality: int) -> tuple[bytes, str]:
-    """Encode uint8 [H, W, 3] (+ alpha) as png/jpeg/webp; returns (bytes, content type)."""
+def _check_profile_fits(img: Image.Image, profile_mode: str | None) -> None:
+    """An RGB profile on a grey image (or any such mismatch) cannot say what the samples mean."""
+    if profile_mode is None:
+        return
+    kind = "L" if img.mode in GRAY_MODES or img.mode in ("LA", "La") else ("CMYK" if img.mode == "CMYK" else "RGB")
+    if kind != profile_mode:
+        raise RequestError(400, "InvalidProfile",
+                           f"the embedded ICC profile describes {profile_mode} samples, the image holds {kind}")
+
+
+def _decoded_16bit(samples: np.ndarray, source: Source, size: tuple[int, int]) -> DecodedImage:
+    """uint16 samples (grey, grey+alpha, RGB, RGBA) as a DecodedImage. Their profile is not applied:
+    Pillow's LittleCMS binding converts 8-bit samples only, so the model sees the upload's own values
+    and the answer carries the upload's profile (``source.icc`` None, ``source.tagged`` kept)."""
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    if samples.shape[:2] != (size[1], size[0]) or channels not in (1, 2, 3, 4):
+        raise ValueError(f"16-bit samples of shape {samples.shape} for a {size[0]}x{size[1]} image")
+    planes = samples[..., None] if channels == 1 else samples
+    colour = planes[..., :1].repeat(3, 2) if channels <= 2 else planes[..., :3]
+    alpha = planes[..., -1].copy() if channels in (2, 4) else None
+    if alpha is not None and alpha.min() == 65535:
+        alpha = None
+    kept = Source(None, "RGB", source.tagged, source.exif, source.xmp, source.iptc, 16)
+    return DecodedImage(np.ascontiguousarray(colour), alpha, channels <= 2, kept)
+
+
+def in_srgb(source: Source) -> bool:
+    """Whether decoded samples are sRGB: False for a 16-bit upload tagged with another profile."""
+    return source.depth == 8 or source.tagged is None or is_srgb(ImageCms.ImageCmsProfile(io.BytesIO(source.tagged)))
+
+
+def encode(rgb: np.ndarray, alpha: np.ndarray | None, grayscale: bool, fmt: str, quality: int,
+           source: Source | None = None, colorspace: str = "source", metadata: str = "keep") -> tuple[bytes, str]:
+    """Encode sRGB [H, W, 3] (+ alpha), uint8 or (png only) uint16, as png/jpeg/webp; returns (bytes, content type).
+
+    ``source`` is the upload's: with ``colorspace`` "source" the answer goes back to its profile and is
+    tagged with it; "srgb" answers in sRGB, tagged. ``metadata`` keep | strip | nogps (file_info.metadata_for)."""
+    source = source or Source()
     pil_format, content_type = OUTPUT_FORMATS[fmt]
+    answer = metadata_for(source, (rgb.shape[1], rgb.shape[0]), metadata)
+    img, samples, answer.icc = _answer_pixels(rgb, grayscale, source, colorspace, pil_format)
+    if alpha is not None and pil_format != "JPEG":
+        alpha = _same_depth(alpha, samples.dtype)
+    else:
+        alpha = None  # JPEG: no alpha
     if pil_format == "PNG":
-        return encode_png(answer_samples(rgb, alpha, grayscale)), content_type
-    img = Image.fromarray(answer_samples(rgb, None if pil_format == "JPEG" else alpha, grayscale))  # JPEG: no alpha
+        stacked = samples if alpha is None else np.dstack((samples, alpha))
+        if stacked.dtype == np.uint16:
+            return encode_png16(stacked, answer), content_type
+        return with_metadata(encode_png(stacked), answer), content_type
+    if img is None or alpha is not None:
+        img = Image.fromarray(samples if alpha is None else np.dstack((samples, alpha)))
     buf = io.BytesIO()
-    img.save(buf, pil_format, quality=quality)
+    img.save(buf, pil_format, quality=quality, **save_options(pil_format, answer))
     return buf.getvalue(), content_type
 
 
+def _answer_pixels(rgb: np.ndarray, grayscale: bool, source: Source, colorspace: str,
+                   pil_format: str) -> tuple[Image.Image | None, np.ndarray, bytes | None]:
+    """(a Pillow image when the samples are CMYK, the samples, the profile to tag them with) in the answer's
+    colour space: the upload's profile, or sRGB. A grey-profiled upload answered in colour (colorize) and a
+    CMYK one answered as PNG or WebP are answered in sRGB: those profiles cannot describe such samples."""
+    srgb_tag = SRGB_BYTES if colorspace == "srgb" else source.tagged
+    if rgb.dtype == np.uint16 or source.icc is None or colorspace == "srgb":
+        return None, answer_samples(rgb, None, grayscale), srgb_tag
+    if source.icc_mode == "L" and grayscale:
+        return None, np.asarray(from_srgb(Image.fromarray(rgb, "RGB"), source.icc, "L")), source.icc
+    if source.icc_mode == "RGB":
+        back = np.asarray(from_srgb(Image.fromarray(rgb, "RGB"), source.icc, "RGB"))
+        return None, answer_samples(with_gamut(back, source.gamut), None, grayscale), source.icc
+    if source.icc_mode == "CMYK" and pil_format == "JPEG":
+        cmyk = from_srgb(Image.fromarray(rgb, "RGB"), source.icc, "CMYK")
+        return cmyk, np.asarray(cmyk), source.icc
+    return None, answer_samples(rgb, None, grayscale), SRGB_BYTES
+
+
+def _same_depth(alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if alpha.dtype == dtype:
+        return alpha
+    if dtype == np.uint16:
+        return alpha.astype(np.uint16) * 257
+    return ((alpha.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
 def answer_samples(rgb: np.ndarray, alpha: np.ndarray | None, grayscale: bool) -> np.ndarray:
-    """uint8 [H, W, C] of the answer: luma (ITU-R 601-2, Pillow's "L") when grayscale, then alpha if any."""
-    samples = np.asarray(Image.fromarray(rgb, "RGB").convert("L")) if grayscale else rgb
+    """[H, W, C] of the answer: luma (ITU-R 601-2, Pillow's "L"; computed alike for 16 bits) when grayscale,
+    then alpha if any."""
+    if not grayscale:
+        samples = rgb
+    elif rgb.dtype == np.uint8:
+        samples = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+    else:
+        luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        samples = np.clip(luma + 0.5, 0, 65535).astype(np.uint16)
     return samples if alpha is None else np.dstack((samples, alpha))
 
 

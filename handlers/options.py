@@ -132,6 +132,14 @@ COMMON = (
     Option("format", "choice", "png", "Answer's image format: png (lossless), jpeg or webp.",
            choices=("png", "jpeg", "webp"), aliases={"jpg": "jpeg"}),
     Option("quality", "int", 95, "JPEG/WebP quality (ignored for png).", minimum=1, maximum=100),
+    # docs/files.md: what each of these keeps, and how the colour conversion was chosen
+    Option("colorspace", "choice", "source", "source: the answer in the upload's ICC profile, tagged with it "
+           "(untagged uploads are sRGB); srgb: converted to sRGB and tagged sRGB.", choices=("source", "srgb")),
+    Option("metadata", "choice", "keep", "keep: the upload's EXIF, XMP and IPTC in the answer (orientation 1, "
+           "the answer's size, no thumbnail); strip: none; nogps: all but the GPS position.",
+           choices=("keep", "strip", "nogps")),
+    Option("depth", "choice", "auto", "Bits per sample of the answer: auto (16 for a 16-bit PNG/TIFF upload "
+           "answered as png, else 8), 8, or 16 (png only).", choices=("auto", "8", "16")),
 )
 MODEL_OPTIONS: dict[str, tuple[Option, ...]] = {
     "superres": (),

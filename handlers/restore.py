@@ -111,8 +111,9 @@ class RestoreHandler(ImageHandler):
                 raise RequestError(code, kind, f"{where}: {err.message}") from None
             chain.append((name, tuple(sorted(own.items()))))
             height, width = height * step.metadata.scale, width * step.metadata.scale
-        return {"format": options["format"], "quality": options["quality"], "steps": options["steps"],
-                "chain": tuple(chain), "grayscale": image.grayscale}
+        answer = {name: options[name] for name in ("format", "quality", "colorspace", "metadata", "depth")}
+        return {**answer, "steps": options["steps"], "chain": tuple(chain), "grayscale": image.grayscale,
+                "levels": 65535 if self.answer_depth(options, image) == 16 else 255}
 
     @staticmethod
     def _shape_only(height: int, width: int) -> DecodedImage:
@@ -133,19 +134,20 @@ class RestoreHandler(ImageHandler):
             x = step.predict(x, dict(items))  # float32 in [0, 1]: the step's padding, tiling and precision
             grayscale = grayscale and step.keep_grayscale
             if i < last:
-                x = self._as_answered(x, grayscale)
+                x = self._as_answered(x, grayscale, options["levels"])
         return x
 
     @staticmethod
-    def _as_answered(x: torch.Tensor, grayscale: bool) -> torch.Tensor:
-        """``x`` as the step's own endpoint would answer it: 8 bits, and Pillow's "L" (ITU-R 601-2 luma
-        in 16-bit fixed point) for a grayscale upload, which the next call then reads back as gray RGB."""
-        levels = x.mul_(255.0).round_()
+    def _as_answered(x: torch.Tensor, grayscale: bool, peak: int = 255) -> torch.Tensor:
+        """``x`` as the step's own endpoint would answer it: 8 bits (``peak`` 65535: the 16 bits of a
+        16-bit answer), and Pillow's "L" (ITU-R 601-2 luma in 16-bit fixed point) for a grayscale upload,
+        which the next call then reads back as gray RGB."""
+        levels = x.mul_(float(peak)).round_()
         if grayscale:
-            weights = torch.tensor([19595, 38470, 7471], dtype=torch.int32, device=x.device).view(1, 3, 1, 1)
-            luma = (levels.to(torch.int32) * weights).sum(1, keepdim=True).add_(32768).bitwise_right_shift_(16)
+            weights = torch.tensor([19595, 38470, 7471], dtype=torch.int64, device=x.device).view(1, 3, 1, 1)
+            luma = (levels.to(torch.int64) * weights).sum(1, keepdim=True).add_(32768).bitwise_right_shift_(16)
             levels = luma.to(x.dtype).expand_as(x).contiguous()
-        return levels.div_(255.0)
+        return levels.div_(float(peak))
 
     # ---- 4. encode ---------------------------------------------------------------------------
     def encode_one(self, idx: int, request: Request, out: torch.Tensor) -> bytes:
