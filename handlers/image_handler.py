@@ -219,19 +219,20 @@ class ImageHandler:
 
     @staticmethod
     def check_answer(options: dict[str, Any], image: DecodedImage) -> None:
-        """The answer's depth and colour space against its format and the upload. Raises RequestError."""
-        if options["depth"] == "16" and options["format"] != "png":
-            raise RequestError(400, "InvalidOption", f"depth=16 needs format=png: {options['format']} holds 8 bits")
+        """The answer's colour space against the upload. Raises RequestError."""
         if options["colorspace"] == "srgb" and not in_srgb(image.source):
             raise RequestError(400, "InvalidOption", "colorspace=srgb: this 16-bit upload's ICC profile is not sRGB, "
                                "and only 8-bit samples are converted; send depth=8 samples or colorspace=source")
 
     @staticmethod
     def answer_depth(options: dict[str, Any], image: DecodedImage) -> int:
-        """8 or 16: ``depth`` as asked, or (auto) the upload's where the format holds it (png)."""
+        """8 or 16: ``depth`` as asked, or (auto) the upload's, where the format holds 16 bits (png); jpeg
+        and webp answers are 8-bit whatever is asked, so that every option's every value stays valid alone."""
+        if options["format"] != "png":
+            return 8
         if options["depth"] != "auto":
             return int(options["depth"])
-        return 16 if image.source.depth == 16 and options["format"] == "png" else 8
+        return image.source.depth
 
     def parse_options(self, given: dict[str, bytes]) -> dict[str, Any]:
         """Every declared option: parsed from ``given`` (name -> raw value) or its default."""

@@ -139,7 +139,7 @@ COMMON = (
            "the answer's size, no thumbnail); strip: none; nogps: all but the GPS position.",
            choices=("keep", "strip", "nogps")),
     Option("depth", "choice", "auto", "Bits per sample of the answer: auto (16 for a 16-bit PNG/TIFF upload "
-           "answered as png, else 8), 8, or 16 (png only).", choices=("auto", "8", "16")),
+           "answered as png, else 8), 8, or 16; jpeg and webp answers hold 8 bits.", choices=("auto", "8", "16")),
 )
 MODEL_OPTIONS: dict[str, tuple[Option, ...]] = {
     "superres": (),

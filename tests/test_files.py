@@ -222,9 +222,10 @@ def test_depth_8_and_8_bit_uploads_answer_8_bits(retouch):
     assert png_bit_depth(data) == 16
 
 
-def test_depth_16_with_jpeg_is_a_400(retouch):
-    [(status, _, data)] = run_handler(retouch, [{"data": png_bytes(photo(8, 8)), "depth": b"16", "format": b"jpeg"}])
-    assert status == 400 and b"InvalidOption" in data
+def test_depth_16_with_jpeg_answers_an_8_bit_jpeg(retouch):
+    [(status, ctype, data)] = run_handler(retouch, [{"data": encode_png16(ramp16(3), Answer()), "depth": b"16",
+                                                     "format": b"jpeg"}])
+    assert (status, ctype) == (200, "image/jpeg") and Image.open(io.BytesIO(data)).mode == "RGB"
 
 
 def test_16_and_8_bit_uploads_of_one_size_in_one_batch(retouch):
@@ -233,3 +234,22 @@ def test_16_and_8_bit_uploads_of_one_size_in_one_batch(retouch):
                                     {"data": encode_png16(sixteen, Answer()), **IDENTITY}])
     assert [png_bit_depth(r[2]) for r in results] == [8, 16]
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(results[0][2]))), np.asarray(eight))
+
+
+# ---- through the real TorchServe ------------------------------------------------------------------------
+def test_restore_chain_keeps_profile_metadata_and_depth(live):
+    """The chain's archive carries file_info.py; its answer keeps what a single endpoint's does."""
+    icc = rgb_profile("Display P3")
+    body = png_bytes(saturated(40, 30), "PNG", icc_profile=icc, exif=camera_exif())
+    reply = live.predict("restore", files={"data": ("p3.png", body, "image/png")},
+                         data={"steps": "retouch,retouch", "retouch.strength": "0"})
+    assert reply.status_code == 200, reply.text
+    out = Image.open(io.BytesIO(reply.content))
+    assert out.info["icc_profile"] == icc and out.getexif()[0x0110] == "Z 8" and out.size == (30, 40)
+    assert mean_delta_e(to_lab(saturated(40, 30).transpose(Image.Transpose.ROTATE_270), icc), to_lab(out, icc)) < 0.5
+    sixteen = ramp16(3)
+    reply = live.predict("restore", files={"data": ("scan.png", encode_png16(sixteen, Answer()), "image/png")},
+                         data={"steps": "retouch,retouch", "retouch.strength": "0"})
+    assert reply.status_code == 200 and png_bit_depth(reply.content) == 16
+    opened = Image.open(io.BytesIO(reply.content))
+    assert np.abs(read_16bit(reply.content, opened, str(opened.tile[0].args)).astype(int) - sixteen).max() <= 1

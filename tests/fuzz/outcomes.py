@@ -27,9 +27,10 @@ def decode_outcome(data: bytes, max_pixels: int = MAX_PIXELS) -> str:
     except Exception as exc:  # noqa: BLE001 - what the fuzzer is looking for
         return f"CRASH {type(exc).__name__}: {str(exc)[:120]}"
     h, w = image.size
-    if image.rgb.dtype.name != "uint8" or image.rgb.shape != (h, w, 3) or h * w == 0:
+    depth = {"uint8": 8, "uint16": 16}.get(image.rgb.dtype.name)  # 16-bit PNG/TIFF keep their 16 bits
+    if depth != image.source.depth or image.rgb.shape != (h, w, 3) or h * w == 0:
         return f"CRASH bad array {image.rgb.dtype} {image.rgb.shape}"
-    if image.alpha is not None and image.alpha.shape != (h, w):
+    if image.alpha is not None and (image.alpha.shape != (h, w) or image.alpha.dtype != image.rgb.dtype):
         return f"CRASH bad alpha {image.alpha.shape}"
     return "image"
 
