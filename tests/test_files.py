@@ -253,3 +253,14 @@ def test_restore_chain_keeps_profile_metadata_and_depth(live):
     assert reply.status_code == 200 and png_bit_depth(reply.content) == 16
     opened = Image.open(io.BytesIO(reply.content))
     assert np.abs(read_16bit(reply.content, opened, str(opened.tile[0].args)).astype(int) - sixteen).max() <= 1
+
+
+def test_colorize_answers_a_gray_profiled_photo_in_srgb_and_takes_a_16_bit_reference():
+    """colorize answers colour, which a gray profile cannot describe: sRGB, tagged so."""
+    colorize = handler_for("colorize")
+    gray = png_bytes(photo(40, 30).convert("L"), icc_profile=gray_profile())
+    reference = encode_png16(np.asarray(photo(40, 30, seed=5)).astype(np.uint16) * 257, Answer())
+    [(status, _, data)] = run_handler(colorize, [{"data": gray, "reference": reference}])
+    assert status == 200, data
+    out = Image.open(io.BytesIO(data))
+    assert out.mode == "RGB" and out.info["icc_profile"] == SRGB_BYTES
