@@ -28,16 +28,24 @@ try:
     import fpng
 except ImportError:  # optional: Pillow writes every PNG then
     fpng = None
+try:
+    import pillow_heif  # HEIC/HEIF (the iPhone's default) as one more Pillow plugin, "HEIF"
+    pillow_heif.register_heif_opener()
+except ImportError:  # optional: HEIC uploads are then 415 as before
+    pillow_heif = None
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated upload is an error, never half an image
-INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "AVIF") + (("HEIF",) if pillow_heif else ())
 # Magic bytes of each input format as (offset, bytes) parts; RIFF alone could be a WAV file.
 SIGNATURES = (((0, b"\x89PNG\r\n\x1a\n"),), ((0, b"\xff\xd8\xff"),), ((0, b"RIFF"), (8, b"WEBP")),
-              ((0, b"II*\x00"),), ((0, b"MM\x00*"),), ((0, b"II+\x00"),), ((0, b"MM\x00+"),), ((0, b"BM"),))
+              ((0, b"II*\x00"),), ((0, b"MM\x00*"),), ((0, b"II+\x00"),), ((0, b"MM\x00+"),), ((0, b"BM"),),
+              # ISO base media (HEIF, AVIF): a 4-byte box size, then the ftyp box's brand
+              *(((4, b"ftyp" + brand),) for brand in (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1",
+                                                        b"avif", b"avis")))
 # What Pillow's decoders raise on truncated or malformed files: its own fuzz tests expect the first five
 # (and MemoryError, handled apart); the others come out of plugins on fuzzed headers.
 DECODER_ERRORS = (OSError, SyntaxError, ValueError, NotImplementedError, OverflowError, EOFError, struct.error,
-                  IndexError, KeyError, TypeError, ZeroDivisionError)
+                  IndexError, KeyError, TypeError, ZeroDivisionError, RuntimeError)  # RuntimeError: libheif
 OUTPUT_FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 # Pillow's PNG settings (zlib level 1, run-length strategy): in benchmarks/codecs.py faster than level 1's
@@ -71,7 +79,8 @@ class DecodedImage:
 
 def claims_input_format(data: bytes) -> bool:
     """True if ``data`` starts like one of the input formats (or is cut inside its magic bytes)."""
-    return any(all(data[at:at + len(magic)] == magic[:max(0, len(data) - at)] for at, magic in parts)
+    return any(len(data) > parts[0][0]  # the data reaches the signature (HEIF's starts at byte 4)
+               and all(data[at:at + len(magic)] == magic[:max(0, len(data) - at)] for at, magic in parts)
                for parts in SIGNATURES)
 
 
@@ -118,7 +127,7 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
         raise RequestError(400, "InvalidProfile", f"the embedded ICC profile cannot be used: {exc}") from None
     except UnidentifiedImageError:
         if not claims_input_format(data):
-            raise RequestError(415, "UnsupportedImage", "the data is not a PNG, JPEG, WebP, TIFF or BMP image") from None
+            raise RequestError(415, "UnsupportedImage", "the data is not a PNG, JPEG, WebP, TIFF, BMP, HEIC or AVIF image") from None
         raise RequestError(400, "CorruptImage", "the image could not be decoded: its header is truncated or corrupt") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise RequestError(413, "DecompressionBomb", f"refused as a decompression bomb: {exc}") from None

@@ -261,3 +261,28 @@ def test_png_answer_decodes_to_the_model_output(with_alpha, grayscale, mode):
     assert np.array_equal(np.asarray(out.convert(color.mode)), np.asarray(color))
     if with_alpha:
         assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
+
+
+# ---- HEIC (pillow-heif) and AVIF (Pillow's own) uploads, issue 25 ------------------------------------------
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_heic_and_avif_decode_and_every_truncation_is_a_4xx(fmt):
+    img = photo(32, 24, seed=5)
+    data = png_bytes(img, fmt, quality=90)
+    decoded = decode(data, LIMIT)
+    assert decoded.rgb.shape == (24, 32, 3)
+    assert np.abs(decoded.rgb.astype(int) - np.asarray(img, int)).mean() < 12  # lossy on its noise; unrelated: ~85
+    for cut in range(8, len(data)):  # from the ftyp brand on, the data claims its format
+        with pytest.raises(RequestError) as info:
+            decode(data[:cut], LIMIT)
+        assert (info.value.code, info.value.kind) == (400, "CorruptImage"), cut
+
+
+def test_heic_pixel_limit_and_exif():
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    data = png_bytes(photo(64, 48), "HEIF", exif=exif)
+    assert decode(data, LIMIT).source.exif[0x010F] == "Apple"
+    expect = pytest.raises(RequestError)
+    with expect as info:
+        decode(data, 64 * 48 - 1)
+    assert (info.value.code, info.value.kind) == (413, "TooManyPixels")
