@@ -264,3 +264,21 @@ def test_colorize_answers_a_gray_profiled_photo_in_srgb_and_takes_a_16_bit_refer
     assert status == 200, data
     out = Image.open(io.BytesIO(data))
     assert out.mode == "RGB" and out.info["icc_profile"] == SRGB_BYTES
+
+
+def test_superres_answer_carries_its_own_size_and_the_profile():
+    """x4: EXIF pixel dimensions are the answer's, and the gamut residual is resized with the pixels."""
+    superres = handler_for("superres")
+    icc = rgb_profile("Adobe RGB (1998)")
+    body = png_bytes(saturated(20, 16), "JPEG", icc_profile=icc, exif=camera_exif(), quality=95)
+    [(status, _, data)] = run_handler(superres, [{"data": body}])
+    assert status == 200, data
+    out = Image.open(io.BytesIO(data))
+    sub = out.getexif().get_ifd(0x8769)
+    assert out.size == (64, 80) and (sub[0xA002], sub[0xA003]) == (64, 80) and out.info["icc_profile"] == icc
+    # the answer, shrunk back, shows the upload's colours (superres keeps them), not sRGB-clipped ones
+    small = out.resize((16, 20), Image.Resampling.BOX)
+    sent = Image.open(io.BytesIO(body)).convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    delta = mean_delta_e(to_lab(sent, icc), to_lab(small, icc))
+    print(f"superres x4 shrunk back: mean dE {delta:.2f}")
+    assert delta < 3.0  # sRGB clipping alone would be 11.4
