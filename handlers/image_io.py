@@ -141,9 +141,10 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
 def _decode(data: bytes, max_pixels: int) -> DecodedImage:
     img, sixteen = _open(data, max_pixels)
     icc, icc_mode, tagged = read_profile(img)
+    if icc is not None and not _profile_fits(img, icc_mode):
+        icc, icc_mode, tagged = None, "RGB", None  # e.g. an RGB profile on a gray JPEG: read as untagged, as before
     exif, xmp, iptc = read_metadata(img)
     source = Source(icc, icc_mode, tagged, exif, xmp, iptc, 16 if sixteen else 8)
-    _check_profile_fits(img, icc_mode if icc else None)
     if sixteen:
         turn = ORIENTATIONS.get(img.getexif().get(ORIENTATION))
         return _decoded_16bit(transpose_samples(read_16bit(data, img, sixteen), turn), source, img.size)
@@ -169,14 +170,11 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
     return DecodedImage(rgb, alpha, grayscale, source)
 
 
-def _check_profile_fits(img: Image.Image, profile_mode: str | None) -> None:
-    """An RGB profile on a grey image (or any such mismatch) cannot say what the samples mean."""
-    if profile_mode is None:
-        return
+def _profile_fits(img: Image.Image, profile_mode: str) -> bool:
+    """False for an RGB profile on a grey image (or any such mismatch): it cannot say what the samples mean.
+    Such files were decoded before profiles were read, so they still are, as untagged."""
     kind = "L" if img.mode in GRAY_MODES or img.mode in ("LA", "La") else ("CMYK" if img.mode == "CMYK" else "RGB")
-    if kind != profile_mode:
-        raise RequestError(400, "InvalidProfile",
-                           f"the embedded ICC profile describes {profile_mode} samples, the image holds {kind}")
+    return kind == profile_mode
 
 
 def _decoded_16bit(samples: np.ndarray, source: Source, size: tuple[int, int]) -> DecodedImage:

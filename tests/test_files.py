@@ -109,6 +109,13 @@ def test_a_corrupt_profile_is_a_400_for_that_request_alone(retouch):
     assert b"InvalidProfile" in results[1][2]
 
 
+def test_a_profile_for_other_samples_is_ignored_as_before(retouch):
+    """An RGB profile on a gray PNG cannot describe it: the upload is read as untagged, as it always was."""
+    sent = photo(20, 10).convert("L")
+    out = answer(retouch, png_bytes(sent, icc_profile=rgb_profile("Display P3")))
+    assert out.mode == "L" and "icc_profile" not in out.info and np.array_equal(np.asarray(out), np.asarray(sent))
+
+
 # ---- metadata -------------------------------------------------------------------------------------------
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
        b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/" '
