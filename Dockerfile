@@ -4,7 +4,11 @@
 #   docker run --rm --gpus all -p 127.0.0.1:8080:8080 restoration-serve      # GPU, NVIDIA container runtime
 # The inference token is printed once in the log, or supplied: -e TS_TOKEN=... or a file named by TS_TOKEN_FILE.
 # Inside the container the APIs listen on the container's interface: publish them on 127.0.0.1 as above.
-FROM python:3.11-slim-bookworm
+# BASE_IMAGE: any Debian bookworm with python3 and python3-venv, e.g. one made locally with mmdebstrap
+# (docs/deploy.md); the official Python image by default.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+# hadolint ignore=DL3006
+FROM ${BASE_IMAGE}
 
 # Debian's security updates replace package versions within bookworm, so pinned versions would stop
 # the image from building; the base image's tag pins the release.
@@ -12,7 +16,8 @@ FROM python:3.11-slim-bookworm
 RUN mkdir -p /usr/share/man/man1 \
     && apt-get update \
     && apt-get install -y --no-install-recommends openjdk-17-jre-headless nginx tini \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 
 # The GPU path needs nothing else: PyPI's torch wheels carry CUDA, TorchServe counts the GPUs the NVIDIA
 # runtime mounts (nvidia-smi, or CUDA_VISIBLE_DEVICES) and gives each worker one.
@@ -26,7 +31,14 @@ WORKDIR /srv/restoration-serve
 # A CPU-only image, a few GB smaller: --build-arg PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_EXTRA_INDEX_URL=
 COPY requirements.txt .
-RUN python -m venv .venv && .venv/bin/pip install --no-cache-dir -r requirements.txt
+# python3, not python: a plain Debian base has no `python`. The host's pip configuration (index,
+# certificates, constraints) comes in as build secrets (deploy/image_build.py), read only during this
+# step and never stored in a layer; without them pip uses PyPI.
+RUN --mount=type=secret,id=pip.conf --mount=type=secret,id=pip-cert \
+    if [ -f /run/secrets/pip.conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip.conf; fi \
+    && if [ -f /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
+    && python3 -m venv .venv \
+    && .venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt
 
 COPY . .
 # Models are built into the image: nothing is fetched or built when a container starts.

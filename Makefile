@@ -80,3 +80,16 @@ deploy-check: $(STAMP)
 	$(PY) -m pytest tests/test_deploy.py -k "not test_container"
 
 .PHONY: capacity deploy-check
+
+# make image [BASE_IMAGE=...] [ENGINE=podman|docker] [RUNTIME=runc] [TAG=restoration-serve]: build the container image with docker
+# or podman, whichever works here; pip in the build uses this host's pip configuration (deploy/image_build.py)
+TAG ?= restoration-serve
+image: $(STAMP)
+	BASE_IMAGE="$(BASE_IMAGE)" ENGINE="$(ENGINE)" RUNTIME="$(RUNTIME)" $(PY) -m deploy.image_build --tag "$(TAG)"
+
+# make gpu-check OUT=gpu-check [DRY_RUN=1]: on a machine with one NVIDIA GPU, every endpoint through a GPU
+# TorchServe (half precision) against the CPU answers, latency and GPU memory, all under OUT (benchmarks/gpu_check.py)
+gpu-check: $(STAMP) java
+	$(PY) -m benchmarks.gpu_check "$(or $(OUT),gpu-check)" $(if $(DRY_RUN),--dry-run)
+
+.PHONY: image gpu-check
