@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import shutil
 import signal
 import subprocess
@@ -202,7 +203,9 @@ def test_broken_clips_are_reported_and_the_others_done(live, tmp_path, capsys):
 @pytest.mark.parametrize("extra, flags", [("CRF=18", "--crf 18"), ("LOSSLESS=1", "--lossless")])
 def test_make_batch_passes_the_video_quality(extra, flags):
     make = shutil.which("make")
-    done = subprocess.run([make, "-n", "batch", "IN=a", "OUT=b", "ENDPOINT=deblur", extra], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    # Not a sub-make of `make test`: its MAKELEVEL would add "Entering/Leaving directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    done = subprocess.run([make, "--no-print-directory", "-n", "batch", "IN=a", "OUT=b", "ENDPOINT=deblur", extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith(flags), done.stdout
