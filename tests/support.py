@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import io
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +73,18 @@ def decode_png(body: bytes) -> Image.Image:
     img = Image.open(io.BytesIO(body))
     img.load()
     return img
+
+
+def interrupt_after(command: list[str], cwd: Path, watched: Path, files: int = 3) -> subprocess.CompletedProcess:
+    """Run ``command``, press Ctrl-C once ``watched`` holds ``files`` PNGs (or after 120 s), and wait for it.
+
+    SIGINT as a terminal sends it; reset to default first, since a test run started in the background
+    (`pytest &`) hands its children SIGINT ignored and Python would then keep ignoring it."""
+    run = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while len(list(watched.rglob("*.png"))) < files and time.time() < deadline and run.poll() is None:
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, run.returncode, stdout, stderr)

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import yaml
 from client.auth import TokenSource
 from client.batch import Restorer, bundle_urls, main, plan, run
 from serving.server import free_port
-from tests.support import ROOT, decode_png, photo, png_bytes
+from tests.support import ROOT, decode_png, interrupt_after, photo, png_bytes
 
 GOOD_COUNT = 19  # plus one corrupt file: 20 images
 
@@ -95,15 +94,8 @@ def test_a_run_stopped_with_ctrl_c_resumes_where_it_was(live, tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "client.batch", *args(live, tmp_path / "in", out, "--endpoint", "superres",
                                                            "--workers", "1")]
-    # SIGINT as a terminal's Ctrl-C sends it; reset to default first, since a test run started in the
-    # background (`pytest &`) hands its children SIGINT ignored and Python would then keep ignoring it.
-    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while len(list(out.rglob("*.png"))) < 3 and time.time() < deadline and first.poll() is None:
-        time.sleep(0.02)
-    first.send_signal(signal.SIGINT)
-    stdout, stderr = first.communicate(timeout=120)
+    first = interrupt_after(command, ROOT, out)
+    stdout, stderr = first.stdout, first.stderr
     assert first.returncode != 0, stdout + stderr
     assert "interrupted" in stderr, (first.returncode, stdout, stderr)
     kept = sorted(p.relative_to(out) for p in out.rglob("*.png"))

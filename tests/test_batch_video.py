@@ -7,10 +7,8 @@ import csv
 import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
@@ -21,7 +19,7 @@ from PIL import Image
 from client.auth import TokenSource
 from client.batch import Restorer, Summary, main, plan
 from client.video import PART_DIR, VIDEO_SUFFIXES, Encoding, run_videos, target_suffix
-from tests.support import ROOT, photo, png_bytes
+from tests.support import ROOT, interrupt_after, photo, png_bytes
 
 FRAMES, RATE, SIZE, SCALE = 5, 12, (64, 48), 4  # superres answers x4
 BT709_LIMITED = (1, 1)  # AVCOL_SPC_BT709, AVCOL_RANGE_MPEG: an HD camera's tags (x264 writes none by default)
@@ -152,14 +150,8 @@ def test_ctrl_c_mid_clip_keeps_the_finished_frames_and_the_same_command_resumes(
     in_dir, out = tmp_path / "in", tmp_path / "out"
     make_clip(in_dir / "long.mp4", frames=40)
     command = [sys.executable, "-m", "client.batch", *args(live, in_dir, out)[:-2], "--workers", "1"]
-    # SIGINT as a terminal's Ctrl-C sends it (reset first: a test run in the background hands it down ignored)
-    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 120
-    while len(list(out.rglob("*.png"))) < 3 and time.time() < deadline and first.poll() is None:
-        time.sleep(0.02)
-    first.send_signal(signal.SIGINT)
-    stdout, stderr = first.communicate(timeout=120)
+    first = interrupt_after(command, ROOT, out)
+    stdout, stderr = first.stdout, first.stderr
     kept = len(list((out / PART_DIR).rglob("*.png")))
     assert first.returncode == 1 and "interrupted" in stderr, (stdout, stderr)
     assert "not attempted 1" in stdout and 3 <= kept < 40 and not (out / "long.mp4").exists()
