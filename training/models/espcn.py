@@ -24,6 +24,9 @@ PRESETS: dict[str, dict] = {
     "paper": {"layers": ((5, 64), (3, 32)), "activation": "tanh", "residual": False},
     # Wider, deeper variant used for the shipped portrait/photo weights (71,840 parameters at r=4).
     "portrait": {"layers": ((5, 64), (3, 64), (3, 32), (3, 16)), "activation": "relu", "residual": True},
+    # Deeper at low resolution, for JPEG'd/noisy/soft inputs (issue 30): deblocking needs more context
+    # and capacity than adding detail does; all extra layers run before the sub-pixel step, so cost stays small.
+    "real": {"layers": ((5, 64), (3, 64), (3, 64), (3, 32), (3, 32)), "activation": "relu", "residual": True},
 }
 
 
