@@ -134,8 +134,7 @@ def load_networks(real_weights: Path) -> dict[str, torch.jit.ScriptModule]:
     if real_weights.exists():
         models["real"] = torch.jit.load(str(real_weights)).eval()
     else:
-        print(f"no {real_weights.relative_to(ROOT) if real_weights.is_relative_to(ROOT) else real_weights}: "
-              "the real-input network is not measured")
+        print(f"no {real_weights}: the real-input network is not measured")
     return models
 
 
@@ -160,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    models = load_networks(args.real_weights.resolve())
+    models = load_networks(args.real_weights)
     rows = quality(models, cases(held_out_photos(args.data, args.max_side)))
     results = {"networks": list(models), **summary(rows, list(models)), "per_image": rows,
                "latency": {n: latency(m) for n, m in models.items()}}

@@ -66,5 +66,5 @@ class ESPCN(nn.Module):
 
 
 def espcn(preset: str = "portrait", scale: int = 4) -> ESPCN:
-    """Build a named preset (``paper`` or ``portrait``)."""
+    """Build a named preset (a key of ``PRESETS``)."""
     return ESPCN(scale=scale, **PRESETS[preset])
