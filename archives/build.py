@@ -2,7 +2,8 @@
 and for every chain: an archives/<chain>/ with a model-config.yaml but no weights (``restore``).
 
 Usage: python archives/build.py [endpoint ...]   (default: all of them)
-The handler is handlers/<endpoint>.py; the shared handler modules travel as extra files. A chain's
+The handler is handlers/<endpoint>.py; the shared handler modules and any further ``*.pt`` of the folder
+(superres_real.pt) travel as extra files. A chain's
 archive carries every model's handler, and its weights and model-config.yaml as ``<model>/``.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_HANDLER_FILES = ("image_handler.py", "image_io.py", "file_info.py", "model_metadata.py", "options.py",
-                        "tiling.py", "self_ensemble.py")
+                        "tiling.py", "self_ensemble.py", "input_quality.py")
 VERSION = "1.0"
 
 
@@ -46,6 +47,8 @@ def build(endpoint: str, store: Path, config: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as staging:
         if (src / f"{endpoint}.pt").exists():
             model = ["--serialized-file", str(src / f"{endpoint}.pt")]
+            # Further networks of the endpoint (superres_real.pt) travel beside its own file.
+            extra += sorted(p for p in src.glob("*.pt") if p.name != f"{endpoint}.pt")
         else:  # a chain: the archiver copies the folders inside ``staging`` whole, as <model>/ in the archive
             model = []
             for name in endpoints():

@@ -9,8 +9,8 @@ at most 512), cropped to a multiple of 4 and downscaled x4 (bicubic, antialiased
   drawn from 35-65 (fixed seed, Pillow's default 4:2:0), decoded as the server decodes it; bicubic is then
   the bicubic enlargement *of that JPEG*.
 Each network present (``superres.pt`` for clean inputs, ``superres_real.pt`` for real ones) answers every
-input; ``auto`` answers each with the network ``handlers/input_quality.classify`` picks from the bytes a
-user would send (the JPEG file, or the clean downscale as a PNG). Y-channel PSNR (BT.601, 8-bit outputs)
+input; ``auto`` answers each with the network the server picks (``handlers/input_quality.classify`` on
+the server's decoding of the file a user would send: the JPEG, or the clean downscale as a PNG). Y-channel PSNR (BT.601, 8-bit outputs)
 with a 4 px border crop. Latency: the TorchScript file under inference_mode, untiled and tiled as the
 server runs it. Writes benchmarks/results/superres.json.
 """
@@ -33,6 +33,7 @@ from training.metrics import psnr_y
 from training.tasks.superres import SCALE, SuperResTask, bicubic_down, bicubic_up
 
 sys.path.insert(0, str(ROOT / "handlers"))
+from image_io import decode  # noqa: E402  (the server's decoder: auto measures what it decoded)
 from input_quality import classify  # noqa: E402  (the server's rule)
 from tiling import run_tiled  # noqa: E402  (the server's tiling)
 
@@ -89,12 +90,18 @@ def image_set(name: str) -> str:
     return name.split("_")[0]  # cbsd68, mcmaster, celebahq, ...
 
 
+def auto_picks(upload: bytes) -> str:
+    """The network the server's ``input=auto`` answers this upload with."""
+    image = decode(upload, max_pixels=40_000_000)
+    return classify(image.rgb, image.source.quantization)
+
+
 def quality(models: dict[str, torch.jit.ScriptModule], inputs: list[Case]) -> list[dict]:
     """Per input: bicubic's and each network's PSNR-Y, and the network ``auto`` picks."""
     rows = []
     for case in inputs:
         row = {"image": case.image, "kind": case.kind, "set": image_set(case.image),
-               "bicubic_db": psnr_y(bicubic_up(case.lr), case.hr, SCALE), "auto_picks": classify(case.upload)}
+               "bicubic_db": psnr_y(bicubic_up(case.lr), case.hr, SCALE), "auto_picks": auto_picks(case.upload)}
         with torch.inference_mode():
             for network, model in models.items():
                 row[f"{network}_db"] = psnr_y(model(case.lr).clamp(0, 1), case.hr, SCALE)

@@ -53,6 +53,9 @@ class Source:
     xmp: bytes | None = None
     iptc: bytes | None = None
     depth: int = 8
+    # A JPEG upload's quantization tables (Pillow's ``quantization``: table id -> 64 values), else None:
+    # how coarsely it was compressed, which superres's ``input=auto`` reads (handlers/input_quality.py).
+    quantization: dict[int, list[int]] | None = field(default=None, compare=False)
     # int16 [H, W, 3]: the upload's RGB minus its round trip through 8-bit sRGB, i.e. what sRGB's gamut
     # clipped (None when nothing was). Added to the answer back in the upload's space (resized with it), so
     # a wide-gamut photo keeps the colours sRGB cannot hold, and an unchanged photo comes back as sent.

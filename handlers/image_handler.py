@@ -294,15 +294,20 @@ class ImageHandler:
             model = torch.jit.freeze(model, preserved_attrs=list(self.model_methods))
         return model, metadata
 
+    def network(self, options: dict[str, Any]) -> tuple[torch.jit.ScriptModule, ModelMetadata]:
+        """The network that answers a request with ``options``, and its geometry: the archive's one
+        (superres carries two and picks by its ``input`` option)."""
+        return self.model, self.metadata
+
     @torch.inference_mode()
     def predict(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
         """Output [N, 3, H * scale, W * scale] in [0, 1] (float32) for a batch ``x`` from :meth:`to_batch`."""
-        out = run(lambda t: self.forward(t, options), x, self.metadata, int(self.config["tile"]))
+        out = run(lambda t: self.forward(t, options), x, self.network(options)[1], int(self.config["tile"]))
         return out.float().clamp_(0, 1)
 
     def forward(self, x: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
         """The model on a padded batch or tile [N, 3, h, w]. Override for model options and ensembles."""
-        return self.model(x)
+        return self.network(options)[0](x)
 
     # ---- 4. encode ---------------------------------------------------------------------
     def encode_one(self, idx: int, request: Request, out: torch.Tensor) -> bytes:

@@ -144,7 +144,8 @@ def _decode(data: bytes, max_pixels: int) -> DecodedImage:
     if icc is not None and not _profile_fits(img, icc_mode):
         icc, icc_mode, tagged = None, "RGB", None  # e.g. an RGB profile on a gray JPEG: read as untagged, as before
     exif, xmp, iptc = read_metadata(img)
-    source = Source(icc, icc_mode, tagged, exif, xmp, iptc, 16 if sixteen else 8)
+    tables = getattr(img, "quantization", None) if img.format == "JPEG" else None
+    source = Source(icc, icc_mode, tagged, exif, xmp, iptc, 16 if sixteen else 8, quantization=tables or None)
     if sixteen:
         turn = ORIENTATIONS.get(img.getexif().get(ORIENTATION))
         return _decoded_16bit(transpose_samples(read_16bit(data, img, sixteen), turn), source, img.size)

@@ -41,8 +41,8 @@ Clean PNGs scored noise 0.3-3.4 (the high ones are fine texture that no 8x8 tile
 Gaussian noise of std 8 added to them scored 3.4-5.7, std 4 scored 1.9-4.2: the noise rule
 catches strong noise only; a smaller threshold would send textured clean photos to ``real``.
 
-Not wired into the superres handler yet: the ``real`` network is still to be trained
-(docs/superres_real.md).
+The server measures the upload it decoded (its sRGB pixels, and the JPEG tables ``image_io.decode`` keeps
+in ``Source.quantization``); ``measure`` does the same from a file's bytes.
 """
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ JPEG_REAL_BELOW = 90
 BLOCKINESS_REAL_ABOVE = 1.2
 NOISE_REAL_ABOVE = 3.5
 MIN_BLOCKINESS_SIDE = 96  # 12 blocks: below that, texture alone scores like JPEG (1.3 on clean 64 px crops)
+MEASURED_SIDE = 1024  # the pixel measures read the central crop of at most this side
 
 # ITU-T T.81 Annex K, tables K.1 (luminance) and K.2 (chrominance), in natural (row-major) order,
 # which is the order Pillow's ``Image.quantization`` gives them in.
@@ -75,7 +76,6 @@ Decision = Literal["clean", "real"]
 
 @dataclass(frozen=True)
 class InputQuality:
-    format: str  # PIL's format name: JPEG, PNG, WEBP, ...
     jpeg_quality: int | None  # estimated IJG quality for JPEGs, else None
     blockiness: float  # ~1 clean; larger with an 8x8 block grid
     noise_sigma: float  # luma noise std, 0-255 units
@@ -99,9 +99,20 @@ def estimate_jpeg_quality(tables: dict[int, list[int]]) -> int:
     return min(range(1, 101), key=distance)
 
 
-def luma(img: Image.Image) -> np.ndarray:
-    """BT.601 luma in 0-255 as float (the Y JPEG compresses)."""
-    return np.asarray(img.convert("L"), dtype=np.float64)
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601-2 luma in 0-255 as float, as Pillow's "L" computes it from 8-bit RGB (16-bit fixed point,
+    so the calibrated thresholds hold); 16-bit samples are brought to the 0-255 scale unrounded."""
+    if rgb.dtype == np.uint8:
+        weighted = rgb.astype(np.int32) @ np.array([19595, 38470, 7471], dtype=np.int32)
+        return ((weighted + 32768) >> 16).astype(np.float64)
+    return (rgb.astype(np.float64) / 257.0) @ np.array([0.299, 0.587, 0.114])
+
+
+def central_crop(rgb: np.ndarray, side: int = MEASURED_SIDE) -> np.ndarray:
+    """At most side x side pixels from the middle: the measures are statistics, and a large upload's cost stays bounded."""
+    h, w = rgb.shape[:2]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return rgb[top:top + side, left:left + side]
 
 
 def blockiness(y: np.ndarray, period: int = 8, min_side: int = MIN_BLOCKINESS_SIDE) -> float:
@@ -131,13 +142,18 @@ def noise_sigma(y: np.ndarray, tile: int = 8, percentile: float = 10.0) -> float
     return float(np.percentile(rms, percentile))
 
 
+def measure_pixels(rgb: np.ndarray, quantization: dict[int, list[int]] | None) -> InputQuality:
+    """The measures for decoded [H, W, 3] RGB (uint8 or uint16) and, for a JPEG upload, its quantization tables."""
+    quality = estimate_jpeg_quality(quantization) if quantization else None
+    y = luma(central_crop(rgb))
+    return InputQuality(quality, blockiness(y), noise_sigma(y))
+
+
 def measure(data: bytes) -> InputQuality:
-    """The measures above for an uploaded file's bytes."""
+    """The measures for an image file's bytes (tools and tests; the server measures the image it decoded)."""
     img = Image.open(io.BytesIO(data))
     tables = getattr(img, "quantization", None) if img.format == "JPEG" else None
-    quality = estimate_jpeg_quality(tables) if tables else None
-    y = luma(img)
-    return InputQuality(img.format or "", quality, blockiness(y), noise_sigma(y))
+    return measure_pixels(np.asarray(img.convert("RGB")), tables)
 
 
 def decide(q: InputQuality) -> Decision:
@@ -149,6 +165,6 @@ def decide(q: InputQuality) -> Decision:
     return "clean"
 
 
-def classify(data: bytes) -> Decision:
-    """``clean`` or ``real`` for an upload: which x4 network should answer ``input=auto``."""
-    return decide(measure(data))
+def classify(rgb: np.ndarray, quantization: dict[int, list[int]] | None) -> Decision:
+    """``clean`` or ``real`` for a decoded upload: which x4 network answers ``input=auto`` (handlers/superres.py)."""
+    return decide(measure_pixels(rgb, quantization))

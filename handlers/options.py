@@ -142,7 +142,12 @@ COMMON = (
            "answered as png, else 8), 8, or 16; jpeg and webp answers hold 8 bits.", choices=("auto", "8", "16")),
 )
 MODEL_OPTIONS: dict[str, tuple[Option, ...]] = {
-    "superres": (),
+    "superres": (
+        # handlers/input_quality.py: the rule auto follows, and its calibration
+        Option("input", "choice", "auto", "Which x4 network answers: clean (for clean downscales and renders), real "
+               "(for JPEG'd, noisy or soft photos, as small photos arrive) or auto (chosen from the upload: a JPEG's "
+               "quality, its 8x8 blockiness and noise).", choices=("auto", "clean", "real")),
+    ),
     "deblur": (
         Option("ensemble", "bool", False, "Average the model over the 8 flips/rotations of the photo (8x the time)."),
     ),

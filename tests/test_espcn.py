@@ -21,14 +21,14 @@ def test_paper_preset_matches_shi_et_al():
     assert count(espcn("paper", 4)) == (5 * 5 * 3 * 64 + 64) + (9 * 64 * 32 + 32) + (9 * 32 * 48 + 48)
 
 
-@pytest.mark.parametrize("preset", ["paper", "portrait"])
+@pytest.mark.parametrize("preset", ["paper", "portrait", "deblock"])
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_output_is_scale_times_larger(preset, scale):
     out = espcn(preset, scale)(torch.rand(2, 3, 13, 17))
     assert out.shape == (2, 3, 13 * scale, 17 * scale)
 
 
-@pytest.mark.parametrize("preset", ["paper", "portrait"])
+@pytest.mark.parametrize("preset", ["paper", "portrait", "deblock"])
 def test_scripted_matches_eager(preset):
     model = espcn(preset).eval()
     x = torch.rand(1, 3, 31, 23)

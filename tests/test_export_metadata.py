@@ -49,10 +49,11 @@ def test_declared_facts_win_and_bad_values_are_refused(tmp_path):
         ModelMetadata(large_image="sometimes")
 
 
-def test_conv_stack_receptive_field_matches_the_measured_dependency():
+@pytest.mark.parametrize("preset", ["portrait", "deblock"])  # deblock: dilated layers
+def test_conv_stack_receptive_field_matches_the_measured_dependency(preset):
     """ESPCN's derived receptive field is exactly the span of input pixels that move one output pixel."""
     torch.manual_seed(0)
-    model = espcn("portrait").eval()
+    model = espcn(preset).eval()
     for p in model.parameters():  # random weights everywhere, so no zero-initialised layer hides a dependency
         torch.nn.init.normal_(p, std=0.2)
     x = torch.rand(1, 3, 31, 31, requires_grad=True)

@@ -157,7 +157,7 @@ def test_quality_estimate_is_not_fooled_by_other_tables() -> None:
 
 def test_q50_jpeg_is_real() -> None:
     for name in ("chelsea", "astronaut", "coffee"):
-        assert input_quality.classify(to_bytes(small_photo(name), "JPEG", quality=50)) == "real"
+        assert input_quality.decide(input_quality.measure(to_bytes(small_photo(name), "JPEG", quality=50))) == "real"
 
 
 def test_png_bicubic_downscale_of_a_smooth_photo_is_clean() -> None:
@@ -178,3 +178,20 @@ def test_noisy_png_is_real_by_its_noise() -> None:
     noisy = np.clip(clean + np.random.default_rng(0).normal(0, 12, clean.shape), 0, 255).round().astype(np.uint8)
     q = input_quality.measure(to_bytes(noisy, "PNG"))
     assert q.noise_sigma > input_quality.NOISE_REAL_ABOVE and input_quality.decide(q) == "real"
+
+
+def test_the_server_measures_its_decoding_as_the_file_measures() -> None:
+    """auto in the handler reads image_io's decoding (pixels and the JPEG tables it keeps): same measures."""
+    from image_io import decode
+
+    for fmt, kwargs in (("JPEG", {"quality": 50}), ("PNG", {})):
+        data = to_bytes(small_photo("coffee"), fmt, **kwargs)
+        image = decode(data, 10_000_000)
+        assert input_quality.measure_pixels(image.rgb, image.source.quantization) == input_quality.measure(data)
+    assert decode(to_bytes(small_photo("coffee"), "PNG"), 10_000_000).source.quantization is None
+
+
+def test_a_large_upload_is_measured_on_its_central_crop() -> None:
+    big = np.zeros((3000, 2000, 3), np.uint8)
+    assert input_quality.central_crop(big).shape == (input_quality.MEASURED_SIDE, input_quality.MEASURED_SIDE, 3)
+    assert input_quality.central_crop(big[:500]).shape == (500, input_quality.MEASURED_SIDE, 3)

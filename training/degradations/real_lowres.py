@@ -56,6 +56,16 @@ class RealLowResConfig:
     jpeg_twice_prob: float = 0.3  # a re-saved copy (forwarded, edited): two round trips
 
 
+# Named mixes (``--degradation``). ``jpeg`` weights the case small photos most often are, a clean
+# downscale saved as a JPEG (messenger copies, thumbnails): the first ``real`` trials met it on only
+# ~20% of patches and gained +0.25 dB there (training/campaigns/superres/README.md).
+MIXES: dict[str, RealLowResConfig] = {
+    "real": RealLowResConfig(),
+    "jpeg": RealLowResConfig(real_prob=0.85, blur_prob=0.3, noise_prob=0.3, jpeg_prob=1.0,
+                             jpeg_quality=(30, 80), jpeg_twice_prob=0.15),
+}
+
+
 def gaussian_kernel(size: int, sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
     """A (possibly rotated anisotropic) Gaussian on a size x size grid, summing to 1."""
     r = np.arange(size) - size // 2

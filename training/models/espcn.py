@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# (kernel size, output channels) of every layer before the sub-pixel layer.
+# (kernel size, output channels[, dilation]) of every layer before the sub-pixel layer.
 PRESETS: dict[str, dict] = {
     # The paper's network: f1=5, n1=64; f2=3, n2=32; f3=3 (sub-pixel), tanh activations.
     "paper": {"layers": ((5, 64), (3, 32)), "activation": "tanh", "residual": False},
@@ -27,6 +27,10 @@ PRESETS: dict[str, dict] = {
     # Deeper at low resolution, for JPEG'd/noisy/soft inputs (issue 30): deblocking needs more context
     # and capacity than adding detail does; all extra layers run before the sub-pixel step, so cost stays small.
     "real": {"layers": ((5, 64), (3, 64), (3, 64), (3, 32), (3, 32)), "activation": "relu", "residual": True},
+    # "real" with two dilated middle layers and one more: a receptive field of 21 low-res pixels (15 for
+    # "real"), so every output pixel sees the 8x8 JPEG block around it and its neighbours' edges (issue 30).
+    "deblock": {"layers": ((5, 64), (3, 64), (3, 64, 2), (3, 64, 2), (3, 32), (3, 32)), "activation": "relu",
+                "residual": True},
 }
 
 
@@ -36,7 +40,7 @@ class ESPCN(nn.Module):
     def __init__(
         self,
         scale: int = 4,
-        layers: Sequence[tuple[int, int]] = PRESETS["portrait"]["layers"],
+        layers: Sequence[tuple[int, ...]] = PRESETS["portrait"]["layers"],
         activation: str = "relu",
         channels: int = 3,
         last_kernel: int = 3,
@@ -48,8 +52,9 @@ class ESPCN(nn.Module):
         act = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]
         body: list[nn.Module] = []
         in_ch = channels
-        for kernel, out_ch in layers:
-            body += [nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2), act()]
+        for kernel, out_ch, *dilation in layers:
+            d = dilation[0] if dilation else 1
+            body += [nn.Conv2d(in_ch, out_ch, kernel, padding=d * (kernel // 2), dilation=d), act()]
             in_ch = out_ch
         self.body = nn.Sequential(*body)
         self.to_subpixels = nn.Conv2d(in_ch, channels * scale * scale, last_kernel, padding=last_kernel // 2)

@@ -1,12 +1,13 @@
 """x4 super-resolution: downscaled photo patches -> the original patches.
 
 ``--degradation clean`` (the default, the shipped model): antialiased bicubic downscales.
-``--degradation real``: real low-res photos' degradations (blur, mixed downscale kernels, noise,
-JPEG; ``training/degradations/real_lowres.py``) on a share, plain bicubic on the rest.
+``--degradation real`` / ``jpeg``: real low-res photos' degradations (blur, mixed downscale kernels, noise,
+JPEG; ``training/degradations/real_lowres.py``, its ``MIXES``) on a share, plain bicubic on the rest.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import torch
@@ -41,7 +42,8 @@ class SuperResTask(Task):
     default_max_side = 512  # faces are 1024²; halving them keeps detail at the scale users send
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.real = real_lowres.RealLowResConfig(scale=SCALE) if getattr(args, "degradation", "clean") == "real" else None
+        mix = getattr(args, "degradation", "clean")
+        self.real = None if mix == "clean" else dataclasses.replace(real_lowres.MIXES[mix], scale=SCALE)
         # Validation crops are degraded with their own stream (before super(), which makes them), so the
         # training sequence does not depend on how many validation patches there are.
         self.rng = np.random.default_rng(args.seed + 1)
@@ -61,9 +63,10 @@ class SuperResTask(Task):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--preset", choices=sorted(PRESETS), default="portrait")
-        parser.add_argument("--degradation", choices=("clean", "real"), default="clean",
+        parser.add_argument("--degradation", choices=("clean", *real_lowres.MIXES), default="clean",
                             help="clean: bicubic downscales (today's model); real: blur, noise, JPEG as real "
-                                 "small photos have them, on a share (docs/superres_real.md)")
+                                 "small photos have them, on a share; jpeg: the same weighted to JPEG'd "
+                                 "downscales (docs/superres_real.md)")
 
     def build_model(self) -> nn.Module:
         return espcn(self.args.preset, SCALE)
