@@ -169,8 +169,26 @@ def test_png_bicubic_downscale_of_a_smooth_photo_is_clean() -> None:
 def test_jpeg_saved_again_as_png_is_real_by_its_blocks() -> None:
     jpeg = Image.open(io.BytesIO(to_bytes(small_photo("chelsea"), "JPEG", quality=50)))
     q = input_quality.measure(to_bytes(np.asarray(jpeg.convert("RGB")), "PNG"))
-    assert q.jpeg_quality is None and q.blockiness > input_quality.BLOCKINESS_REAL_ABOVE
+    assert q.jpeg_quality is None and q.block_grid and q.blockiness > input_quality.GRID_RATIO_ABOVE
     assert input_quality.decide(q) == "real"
+
+
+def test_a_cropped_jpeg_saved_again_as_png_is_real_by_a_grid_every_strip_agrees_on() -> None:
+    jpeg = np.asarray(Image.open(io.BytesIO(to_bytes(small_photo("chelsea"), "JPEG", quality=40))).convert("RGB"))
+    q = input_quality.measure(to_bytes(np.ascontiguousarray(jpeg[3:, 5:]), "PNG"))  # grid off phase 7
+    assert q.block_grid and input_quality.decide(q) == "real"
+
+
+def test_texture_that_favours_one_phase_here_and_another_there_is_no_grid() -> None:
+    """Each strip's steps peak at another phase (as texture does): no grid, however strong each peak."""
+    y = np.zeros((90, 160))  # under 96 rows: only the steps along rows are measured
+    for i, phase in enumerate((2, 5, 2)):  # three horizontal strips of 30 rows
+        y[i * 30:(i + 1) * 30, phase + 1::8] = 30.0  # a step into column phase+1 and back out of it
+    y += np.random.default_rng(0).normal(0, 1, y.shape)
+    ratio, grid = input_quality.blockiness(y)
+    assert ratio > input_quality.GRID_RATIO_ABOVE and not grid
+    y[30:60] = y[:30]  # every strip at phase 2: now a grid
+    assert input_quality.blockiness(y)[1]
 
 
 def test_noisy_png_is_real_by_its_noise() -> None:
