@@ -204,6 +204,8 @@ def cat(tmp_path: Path, name: str, size: tuple[int, int] | None = None, gray: bo
 
 def test_superres_compare_zoom_pan_and_download(page, tmp_path):
     page.choose("superres")
+    # which network answers: a control generated from the handler's declaration, at its default
+    assert page.js("return document.querySelector('#option-input').value") == "auto"
     page.upload(cat(tmp_path, "cat.png", size=(160, 106)))
     page.run()
     assert page.find("#error").text == ""

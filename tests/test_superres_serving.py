@@ -1,8 +1,10 @@
-"""superres through the live server: x4 size, formats, options as fields or headers, EXIF."""
+"""superres through the live server: x4 size, formats, options as fields or headers, EXIF, which network answers."""
 from __future__ import annotations
 
+import numpy as np
 
 from tests.support import decode_png, photo, png_bytes
+from tests.test_real_lowres import small_photo, to_bytes
 
 
 def test_raw_body_png_comes_back_four_times_larger(live):
@@ -30,3 +32,27 @@ def test_upload_too_large_for_x4_gets_413_then_service_continues(live):
     reply = live.predict("superres", big)
     assert reply.status_code == 413 and reply.json()["type"] in ("TooManyPixels", "OutputTooLarge")
     assert live.predict("superres", png_bytes(photo(20, 20))).status_code == 200
+
+
+def _answer(reply) -> np.ndarray:
+    assert reply.status_code == 200, reply.text[:300]
+    return np.asarray(decode_png(reply.content))
+
+
+def test_input_auto_answers_a_jpeg_as_real_and_a_clean_png_as_clean(live):
+    """Both networks travel in the archive (archives/superres/superres_real.pt); auto picks by the upload."""
+    jpeg, png = to_bytes(small_photo("coffee"), "JPEG", quality=45), to_bytes(small_photo("coffee"), "PNG")
+    auto, real, clean = (_answer(live.predict("superres", jpeg, headers=h))
+                         for h in ({}, {"X-Input": "real"}, {"X-Input": "clean"}))
+    assert np.array_equal(auto, real) and not np.array_equal(auto, clean)
+    assert np.array_equal(_answer(live.predict("superres", png)), _answer(live.predict("superres", png, headers={"X-Input": "clean"})))
+
+
+def test_a_later_superres_step_of_a_chain_reads_the_uploads_jpeg_tables(live):
+    """restore: retouch then superres on a JPEG upload: auto there is the real network, as input=real."""
+    jpeg = to_bytes(small_photo("coffee"), "JPEG", quality=45)
+    files = {"data": ("photo.jpg", jpeg)}
+    auto = live.predict("restore", files=files, data={"steps": "retouch,superres"})
+    real = live.predict("restore", files=files, data={"steps": "retouch,superres", "superres.input": "real"})
+    clean = live.predict("restore", files=files, data={"steps": "retouch,superres", "superres.input": "clean"})
+    assert np.array_equal(_answer(auto), _answer(real)) and not np.array_equal(_answer(auto), _answer(clean))
