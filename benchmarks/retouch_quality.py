@@ -10,9 +10,13 @@ by each edit alone. PSNR (RGB, 8-bit output) of the input and of the retouched p
 original (target: +4 dB). Unedited: each held-out photo as it is, the output against its input
 (a good photo must come back unchanged; target: at least 35 dB). Also how far conditioning on the
 128 px thumbnail moves the output from conditioning on the whole photo.
+Real expert edits (``--fivek ../shared/data/fivek_dev``, issue 27): each camera rendering in
+``input/`` retouched, PSNR against expert C's edit in ``expertC/`` beside the rendering's own (target:
++3 dB); these 15 pairs are never trained on.
 Latency: the TorchScript file under inference_mode on a 1 MP and a 12 MP photo.
 Writes benchmarks/results/<name>.json and <name>_grid.png (default name: retouch): for the first
-held-out photos, an edited input, its retouch, the original, and the original's own retouch.
+held-out photos, an edited input, its retouch, the original, and the original's own retouch; with
+``--fivek`` also <name>_fivek_grid.png: each camera rendering, its retouch, the expert's edit.
 """
 from __future__ import annotations
 
@@ -27,10 +31,13 @@ from torch.nn import functional as F
 from benchmarks.common import ROOT, held_out_photos, seconds_per_call, write_results
 from training.degradations.global_edits import EDITS, random_global_edits
 from training.grid import save_grid
+from training.data import load_rgb, to_float
 from training.metrics import psnr
 
 WEIGHTS = ROOT / "archives" / "retouch" / "retouch.pt"
 GAIN_TARGET_DB, UNEDITED_TARGET_DB = 4.0, 35.0  # issue 14
+FIVEK_GAIN_TARGET_DB = 3.0  # issue 27
+FIVEK_LABELS = ["camera rendering", "retouched", "expert C"]
 UNCHANGED_DB = 100.0  # an unedited photo returned bit for bit (PSNR infinite) counts as this
 GRID_ROWS = 6
 GRID_LABELS = ["edited input", "retouched", "original", "original, retouched"]
@@ -90,6 +97,23 @@ def quality(model: torch.jit.ScriptModule, photos: list[tuple[str, torch.Tensor]
     }
 
 
+@torch.inference_mode()
+def fivek(model: torch.jit.ScriptModule, folder: Path) -> tuple[list[list[torch.Tensor]], dict]:
+    """Every input/ + expertC/ pair of ``folder``: the grid's rows and the figures."""
+    rows, grid = [], []
+    for path in sorted((folder / "input").glob("*.png")):
+        x = to_float(load_rgb(path))[None]
+        expert = to_float(load_rgb(folder / "expertC" / path.name))[None]
+        out = quantise(model(x))
+        rows.append({"image": path.name, "input_db": psnr(x, expert), "retouched_db": psnr(out, expert)})
+        grid.append([x[0], out[0], expert[0]])
+    gain = statistics.mean(r["retouched_db"] - r["input_db"] for r in rows)
+    return grid, {"pairs": len(rows), "input_psnr_db": statistics.mean(r["input_db"] for r in rows),
+                  "retouched_psnr_db": statistics.mean(r["retouched_db"] for r in rows), "gain_db": gain,
+                  "gain_target_db": FIVEK_GAIN_TARGET_DB, "gain_target_met": gain >= FIVEK_GAIN_TARGET_DB,
+                  "worse_than_input": sum(r["retouched_db"] < r["input_db"] for r in rows), "per_pair": rows}
+
+
 def photo_of_size(clean: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """A real photo resized to width x height, degraded and 8-bit, as an upload would be."""
     x = F.interpolate(clean, size=(height, width), mode="bicubic", align_corners=False)
@@ -123,23 +147,34 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True, help="time 1 MP and 12 MP")
     parser.add_argument("--name", default="retouch", help="results go to benchmarks/results/<name>.json")
+    parser.add_argument("--fivek", type=Path, help="a folder of input/ + expertC/ pairs: real expert edits")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = torch.jit.load(str(args.weights)).eval()
     photos = held_out_photos(args.data, args.max_side)
     grid, figures = quality(model, photos, args.draws, args.seed)
     results = {"parameters": sum(p.numel() for p in model.net.parameters()), "held_out_images": len(photos), **figures}
+    fivek_grid = None
+    if args.fivek:
+        fivek_grid, results["fivek"] = fivek(model, args.fivek)
     if args.latency:
         largest = max((clean for _, clean in photos), key=lambda t: t.shape[-1] * t.shape[-2])
         results["latency"] = latency(model, largest)
     path = write_results(args.name, results)
     save_grid(grid, path.with_name(f"{args.name}_grid.png"), GRID_LABELS)
+    if fivek_grid:
+        save_grid(fivek_grid, path.with_name(f"{args.name}_fivek_grid.png"), FIVEK_LABELS)
     print(f"retouch on {len(photos)} held-out photos x {args.draws} random edit combinations: "
           f"input {results['input_psnr_db']:.2f} dB -> CSRNet {results['retouched_psnr_db']:.2f} dB "
           f"({results['gain_db']:+.2f} dB, target +{GAIN_TARGET_DB:.0f}); "
           f"condition on the whole photo: {results['full_image_condition_psnr_db']:.2f} dB")
     print(f"  unedited photos: output vs input {results['unedited_psnr_db']:.2f} dB "
           f"(lowest {results['unedited_min_psnr_db']:.2f}; target {UNEDITED_TARGET_DB:.0f})")
+    if args.fivek:
+        fk = results["fivek"]
+        print(f"  real expert edits ({fk['pairs']} fivek_dev pairs): camera rendering {fk['input_psnr_db']:.2f} dB -> "
+              f"CSRNet {fk['retouched_psnr_db']:.2f} dB ({fk['gain_db']:+.2f} dB, target +{FIVEK_GAIN_TARGET_DB:.0f}; "
+              f"worse than the rendering on {fk['worse_than_input']})")
     for edit, v in results["per_edit_alone"].items():
         print(f"  {edit:>13} alone: {v['input_psnr_db']:.2f} -> {v['retouched_psnr_db']:.2f} dB")
     if args.latency:

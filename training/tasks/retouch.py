@@ -1,5 +1,6 @@
-"""Global retouching: photos with random global edits -> the original photos (CSRNet); a fraction
-of the photos is left unedited, so a good photo learns to come back unchanged.
+"""Global retouching: photos with random global edits (``--degradation edits``) or turned back into a
+flat camera rendering (``camera``) -> the original photos (CSRNet); a fraction of the photos is left
+unedited, so a good photo learns to come back unchanged.
 
 With ``--pairs`` the ``--data`` folders hold real before/after pairs instead: any
 ``.../input/NAME`` next to ``.../target/NAME`` (the MIT-Adobe FiveK expert-C layout).
@@ -14,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from training.data import PairedPatchSampler, PatchSampler
+from training.degradations.camera_rendering import camera_rendering
 from training.degradations.global_edits import MAX_EDITS, random_global_edits
 from training.models.csrnet import PRESETS, ThumbnailCSRNet, csrnet
 from training.task import Task
@@ -51,6 +53,11 @@ class RetouchTask(Task):
         parser.add_argument("--preset", choices=sorted(PRESETS), default="paper-skip")
         parser.add_argument("--pairs", action="store_true",
                             help="--data holds real input/ + target/ pairs with matching names (FiveK layout)")
+        parser.add_argument("--degradation", choices=("edits", "camera", "both"), default="edits",
+                            help="edits: random global edits both ways (training/degradations/global_edits.py); "
+                                 "camera: a finished photo back to a flat camera rendering, one way, as FiveK's "
+                                 "inputs relate to the experts' (training/degradations/camera_rendering.py); "
+                                 "both: each photo one or the other, even odds")
         parser.add_argument("--max-edits", type=int, default=MAX_EDITS, help="most synthetic edits combined on one photo")
         parser.add_argument("--identity-fraction", type=float, default=0.15,
                             help="share of photos left unedited (input = target)")
@@ -72,7 +79,14 @@ class RetouchTask(Task):
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if clean.shape[1] == 6:  # a real pair from PairedPatchSampler
             return clean[:, :3], clean[:, 3:]
-        return random_global_edits(clean, self.args.max_edits, self.args.identity_fraction), clean
+        mix = getattr(self.args, "degradation", "edits")
+        if mix == "edits":
+            return random_global_edits(clean, self.args.max_edits, self.args.identity_fraction), clean
+        camera = camera_rendering(clean, self.args.identity_fraction)
+        if mix == "camera":
+            return camera, clean
+        edits = random_global_edits(clean, self.args.max_edits, self.args.identity_fraction)
+        return torch.where(torch.rand(clean.shape[0], 1, 1, 1) < 0.5, camera, edits), clean
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """The loss on a random subset of pixels: the condition sees the whole patch, but the 1x1 base
