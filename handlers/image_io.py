@@ -70,6 +70,7 @@ class DecodedImage:
     alpha: np.ndarray | None  # [H, W] of rgb's dtype, or None when the image is opaque
     grayscale: bool  # the upload had no colour: answer in grayscale too
     source: Source = field(default_factory=Source)  # profile and metadata, for the answer
+    placeholder: bool = False  # a stand-in that has only a size (a chain's later step before it runs: restore.py)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -31,7 +31,6 @@ import yaml
 from ts.context import Context
 
 from image_handler import ImageHandler, Request
-from file_info import Source
 from image_io import DecodedImage, RequestError
 from options import COMMON, Option
 
@@ -106,7 +105,7 @@ class RestoreHandler(ImageHandler):
             try:
                 step.check_output_size(height, width)
                 own = {option.name: options.get(f"{name}.{option.name}", option.default) for option in step.options}
-                own = step.check_options(own, image if i == 0 else self._shape_only(height, width, image.source))
+                own = step.check_options(own, image if i == 0 else self._shape_only(height, width))
             except RequestError as err:
                 code, kind = (400, "ChainTooLarge") if err.code == 413 else (err.code, err.kind)
                 raise RequestError(code, kind, f"{where}: {err.message}") from None
@@ -117,10 +116,11 @@ class RestoreHandler(ImageHandler):
                 "levels": 65535 if self.answer_depth(options, image) == 16 else 255}
 
     @staticmethod
-    def _shape_only(height: int, width: int, source: Source) -> DecodedImage:
-        """A stand-in with a later step's input size and the upload's file facts (no pixels: only the size
-        is known before running; a later superres step's ``input=auto`` so reads the upload's JPEG tables)."""
-        return DecodedImage(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (height, width, 3)), None, False, source)
+    def _shape_only(height: int, width: int) -> DecodedImage:
+        """A stand-in with a later step's input size (no pixels: only the size is known before running; a
+        step that needs them, superres's ``input=auto``, decides on its input when it runs)."""
+        return DecodedImage(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (height, width, 3)), None, False,
+                            placeholder=True)
 
     def output_scale(self, options: dict[str, Any]) -> int:
         return math.prod(self.steps[name].metadata.scale for name in options["steps"])
