@@ -19,27 +19,20 @@ from __future__ import annotations
 import argparse
 import io
 import random
-import sys
 
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import ROOT, write_results
+from benchmarks.common import write_results
+from benchmarks.superres_quality import JPEG_QUALITIES, auto_picks, encoded
 from training.data import list_images, load_rgb, split, to_float
 from training.tasks.superres import SCALE, bicubic_down
 
-sys.path.insert(0, str(ROOT / "handlers"))
-from image_io import decode  # noqa: E402  (the server's decoder)
-from input_quality import classify  # noqa: E402  (the server's rule)
-
-JPEG_QUALITIES = (35, 65)  # as benchmarks/superres_quality.py's JPEG row
 CROP = (3, 5)  # rows, columns cut before re-saving: neither a multiple of 8
 
 
 def as_file(rgb: np.ndarray, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
+    return encoded(Image.fromarray(rgb), fmt, **kwargs)
 
 
 def uploads(rgb: np.ndarray, quality: int) -> dict[str, bytes]:
@@ -49,11 +42,6 @@ def uploads(rgb: np.ndarray, quality: int) -> dict[str, bytes]:
     return {"clean PNG": as_file(rgb, "PNG"), "JPEG file": jpeg,
             "JPEG re-saved as PNG": as_file(decoded, "PNG"),
             "cropped JPEG as PNG": as_file(np.ascontiguousarray(decoded[CROP[0]:, CROP[1]:]), "PNG")}
-
-
-def picks(data: bytes) -> str:
-    image = decode(data, max_pixels=40_000_000)
-    return classify(image.rgb, image.source.quantization)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         lr = bicubic_down(hr[..., : hr.shape[-2] // SCALE * SCALE, : hr.shape[-1] // SCALE * SCALE])
         rgb = (lr[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
         for kind, data in uploads(rgb, rng.randint(*JPEG_QUALITIES)).items():
-            real[kind] = real.get(kind, 0) + (picks(data) == "real")
+            real[kind] = real.get(kind, 0) + (auto_picks(data) == "real")
     shares = {kind: count / len(paths) for kind, count in real.items()}
     for kind, share in shares.items():
         print(f"{kind:22s} called real: {share:5.1%} of {len(paths)} ({args.split} photos)")

@@ -38,8 +38,9 @@ def photo(width: int = 64, height: int = 48, seed: int = 0, mode: str = "RGB") -
     return Image.fromarray((arr * 255).astype(np.uint8), "RGB").convert(mode)
 
 
-def handler_for(endpoint: str, **overrides):
-    """The endpoint's handler, initialised in-process from archives/<endpoint> with a real ts Context."""
+def handler_for(endpoint: str, folder: Path | None = None, **overrides):
+    """The endpoint's handler, initialised in-process from ``folder`` (default archives/<endpoint>: its
+    weights and model-config.yaml) with a real ts Context; ``overrides`` replace handler settings."""
     import importlib
     import inspect
 
@@ -48,7 +49,7 @@ def handler_for(endpoint: str, **overrides):
 
     module = importlib.import_module(endpoint)  # handlers/ is on sys.path (pytest.ini)
     cls = next(c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == module.__name__)
-    folder = ROOT / "archives" / endpoint
+    folder = folder or ROOT / "archives" / endpoint
     config = yaml.safe_load((folder / "model-config.yaml").read_text())
     config.setdefault("handler", {}).update(overrides)
     manifest = {"model": {"serializedFile": f"{endpoint}.pt"}}

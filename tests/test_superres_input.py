@@ -14,23 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.support import ROOT, run_handler
+from tests.support import ROOT, handler_for, run_handler
 from tests.test_real_lowres import small_photo, to_bytes
 from training.export import export_torchscript
 from training.models.espcn import espcn
-
-
-def _handler(folder):
-    import yaml
-    from ts.context import Context
-
-    import superres
-
-    config = yaml.safe_load((folder / "model-config.yaml").read_text())
-    handler = superres.SuperResHandler()
-    handler.initialize(Context("superres", str(folder), {"model": {"serializedFile": "superres.pt"}}, 4, None,
-                               "0.12.0", model_yaml_config=config))
-    return handler
 
 
 def _folder(tmp_path, with_real: bool):
@@ -46,12 +33,12 @@ def _folder(tmp_path, with_real: bool):
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
-    return _handler(_folder(tmp_path_factory.mktemp("superres"), with_real=True))
+    return handler_for("superres", _folder(tmp_path_factory.mktemp("superres"), with_real=True))
 
 
 @pytest.fixture(scope="module")
 def one(tmp_path_factory):
-    return _handler(_folder(tmp_path_factory.mktemp("superres"), with_real=False))
+    return handler_for("superres", _folder(tmp_path_factory.mktemp("superres"), with_real=False))
 
 
 def _pixels(result) -> np.ndarray:

@@ -80,13 +80,14 @@ class RetouchTask(Task):
         if clean.shape[1] == 6:  # a real pair from PairedPatchSampler
             return clean[:, :3], clean[:, 3:]
         mix = getattr(self.args, "degradation", "edits")
-        if mix == "edits":
-            return random_global_edits(clean, self.args.max_edits, self.args.identity_fraction), clean
-        camera = camera_rendering(clean, self.args.identity_fraction)
-        if mix == "camera":
-            return camera, clean
-        edits = random_global_edits(clean, self.args.max_edits, self.args.identity_fraction)
-        return torch.where(torch.rand(clean.shape[0], 1, 1, 1) < 0.5, camera, edits), clean
+        camera = {"edits": torch.zeros(len(clean), dtype=torch.bool), "camera": torch.ones(len(clean), dtype=torch.bool),
+                  "both": torch.rand(len(clean)) < 0.5}[mix]  # which photos go back to a camera rendering
+        x = clean.clone()
+        if camera.any():
+            x[camera] = camera_rendering(clean[camera], self.args.identity_fraction)
+        if not camera.all():
+            x[~camera] = random_global_edits(clean[~camera], self.args.max_edits, self.args.identity_fraction)
+        return x, clean
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """The loss on a random subset of pixels: the condition sees the whole patch, but the 1x1 base
