@@ -16,7 +16,7 @@ from training.colour import (ab_bins, ab_histogram, annealed_mean, lab_to_rgb, r
 from training.degradations.colour_cast import random_cast
 from training.degradations.colour_hints import sample_hints
 from training.degradations.reference_views import random_view, sample_references
-from training.models.colorizer import PRESETS, Colorizer, ColorizeService, colorizer
+from training.models.colorizer import PRESETS, Colorizer, ColorizeService, class_confidence, colorizer
 from tests.support import ROOT, photo
 
 WEIGHTS = ROOT / "archives" / "colorize" / "colorize.pt"
@@ -364,6 +364,50 @@ def test_heads_mix_and_temperature_are_served_and_adjustable():
     assert not torch.allclose(ab["regression"], ab["annealed"], atol=1.0)
     assert torch.allclose(ab["both"], (ab["regression"] + ab["annealed"]) / 2, atol=1e-3)
     assert ab["annealed"].norm(dim=1).mean() > ab["mean"].norm(dim=1).mean()  # T = 0.38 is more vivid than the mean
+
+
+def test_a_flat_class_distribution_gives_grey_where_confidence_is_asked_for():
+    net = Colorizer(width=16, head="classes").eval()
+    torch.nn.init.zeros_(net.classes.weight)
+    torch.nn.init.zeros_(net.classes.bias)  # a uniform distribution over the bins everywhere
+    scripted = torch.jit.script(net)
+    l = rgb_to_lab(rgb_tensor(32, 32))[:, :1]
+    args = (l, torch.zeros(1, 2, 32, 32), torch.zeros(1, 1, 32, 32), torch.zeros(1, 3, 8, 8), torch.zeros(1))
+    with torch.inference_mode():
+        plain = scripted(*args)
+        scripted.confidence = 0.5
+        confident = scripted(*args)
+    assert plain.norm(dim=1).mean() > 1.0  # the annealed mean of a flat distribution is some hue
+    assert confident.abs().max() < 1e-4
+    sure = torch.full((1, 262, 2, 2), -20.0)
+    sure[:, 7] = 20.0
+    assert torch.allclose(class_confidence(sure), torch.ones(1, 1, 2, 2), atol=1e-3)
+
+
+def test_edge_aware_upsampling_keeps_colour_from_bleeding_across_a_lightness_edge():
+    """ab known at a quarter of the size, its edge 2 working pixels off the lightness step and softened (as a
+    network's low-resolution answer is): bilinear upsampling bleeds the left colour 8 pixels into the right
+    side; the L-guided one changes colour at the lightness step. Flat areas come out the same either way, and
+    the scripted service agrees."""
+    h, w = 64, 256
+    l_full = torch.full((1, 1, h, w), 30.0)
+    l_full[..., w // 2:] = 70.0
+    l_work = torch.nn.functional.interpolate(l_full, scale_factor=0.25, mode="area")
+    ab = torch.zeros(1, 2, h // 4, w // 4)
+    ab[:, 0, :, : w // 8 + 2], ab[:, 0, :, w // 8 + 2:] = 30.0, -30.0
+    ab = torch.nn.functional.avg_pool2d(ab, (1, 5), 1, (0, 2), count_include_pad=False)
+    net = Colorizer(width=16)
+    plain, edged = ColorizeService(net), ColorizeService(net, edge_radius=3, edge_eps=1e-3)
+    a_plain = rgb_to_lab(plain._recombine(l_full, l_work, ab))[0, 1, h // 2]
+    a_edged = rgb_to_lab(edged._recombine(l_full, l_work, ab))[0, 1, h // 2]
+    edge = w // 2
+    assert float(a_plain[edge:edge + 8].mean()) > 8 and float(a_edged[edge:edge + 8].mean()) < 3
+    assert float(a_edged[edge - 1] - a_edged[edge]) > 15 > 5 > float(a_plain[edge - 1] - a_plain[edge])
+    assert torch.allclose(a_edged[:100], a_plain[:100], atol=0.5)
+    image = lab_to_rgb(torch.cat([rgb_to_lab(rgb_tensor(96, 80))[:, :1], torch.zeros(1, 2, 80, 96)], 1))
+    with torch.inference_mode():
+        assert torch.allclose(torch.jit.script(edged)(*unguided(image), mode="ensemble"),
+                              edged(*unguided(image), mode="ensemble"), atol=1e-5)
 
 
 def test_a_hinted_photo_takes_the_guided_readout_in_every_tile():

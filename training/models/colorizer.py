@@ -28,6 +28,7 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -44,7 +45,8 @@ GRID_CELL = 16  # working pixels per cell of the hints' bilateral grid
 IN_CHANNELS = 4 + 3 * 3
 
 HEADS = ("regression", "classes", "both")
-READOUT = ("temperature", "mix", "guided_mix")  # how the heads are read out: plain attributes, no weights
+READOUT = ("temperature", "mix", "guided_mix", "confidence")  # how the heads are read out: plain attributes, no weights
+UPSAMPLING = ("edge_radius", "edge_eps")  # how the service brings ab to the photo's size: plain attributes too
 
 PRESETS: dict[str, dict] = {
     "tiny": {"width": 16},  # ~0.33 M parameters, for tests and quick sanity runs
@@ -84,9 +86,14 @@ class Colorizer(nn.Module):
     """
 
     def __init__(self, width: int = 24, hidden: int = 64, head: str = "regression", temperature: float = ANNEALED_T,
-                 mix: float = 1.0, guided_mix: float | None = None, class_prior: torch.Tensor | None = None) -> None:
+                 mix: float = 1.0, guided_mix: float | None = None, confidence: float = 0.0,
+                 class_prior: torch.Tensor | None = None) -> None:
         """``head``: one of HEADS. ``mix``: the annealed mean's share of the output with both heads;
         ``guided_mix``: the same where hints or a reference are given (default: ``mix``).
+        ``confidence``: the class distribution's confidence (1 - its entropy / log Q) at and above which the
+        annealed mean keeps its chroma; below it the chroma shrinks in proportion, so a pixel whose colour the
+        network does not know (a flat distribution: a wall, a uniform) stays near grey instead of taking the
+        sharpened mean's arbitrary vivid hue; 0 keeps the chroma everywhere.
         ``class_prior``: the smoothed empirical distribution of the training photos over the ab bins
         (``training.colour.smoothed_prior``), kept with the weights of a class head for the
         rebalanced loss; uniform if not given."""
@@ -110,6 +117,7 @@ class Colorizer(nn.Module):
                 raise ValueError(f"class_prior must have one value per ab bin ({len(centres)})")
             self.register_buffer("class_prior", class_prior.float())
         self.temperature = temperature
+        self.confidence = confidence
         self.mix = mix if head == "both" else float(head == "classes")
         self.guided_mix = (mix if guided_mix is None else guided_mix) if head == "both" else self.mix
         self.film_sizes = [4 * c, 2 * c, c]
@@ -200,6 +208,8 @@ class Colorizer(nn.Module):
             assert regression is not None
             return regression
         colourful = annealed_mean(logits, self.ab_centres, self.temperature) / self.ab_scale
+        if self.confidence > 0:
+            colourful = colourful * (class_confidence(logits) / self.confidence).clamp(max=1.0)
         if regression is None:
             return colourful
         share = (self.mix + (self.guided_mix - self.mix) * guided.to(y.dtype))[:, None, None, None]
@@ -234,6 +244,13 @@ class Colorizer(nn.Module):
         return regression, logits
 
 
+def class_confidence(logits: torch.Tensor) -> torch.Tensor:
+    """[N, 1, H, W] in [0, 1]: 1 - the normalised entropy of the class distribution (1: one bin, 0: uniform)."""
+    log_p = F.log_softmax(logits.float(), 1)
+    entropy = -(log_p.exp() * log_p).sum(1, keepdim=True)
+    return (1.0 - entropy / math.log(logits.shape[1])).to(logits.dtype)
+
+
 def is_guided(hint_mask: torch.Tensor, has_ref: torch.Tensor) -> torch.Tensor:
     """[N] bool: the samples with at least one hint or a reference."""
     return (hint_mask.flatten(1).amax(1) > 0) | (has_ref > 0)
@@ -243,6 +260,11 @@ def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     if x.shape[-2] == h and x.shape[-1] == w:
         return x
     return F.interpolate(x, size=(h, w), mode="area")
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2 radius + 1)^2 box, over the pixels inside the image at the border."""
+    return F.avg_pool2d(x, 2 * radius + 1, 1, radius, count_include_pad=False)
 
 
 def _ramp(length: int, overlap: int, device: torch.device) -> torch.Tensor:
@@ -273,12 +295,17 @@ class ColorizeService(nn.Module):
     """
 
     def __init__(self, net: Colorizer, work_side: int = 256, tile: int = 128, overlap: int = 32,
-                 ref_side: int = 128, automatic: Colorizer | None = None) -> None:
+                 ref_side: int = 128, automatic: Colorizer | None = None, edge_radius: int = 0,
+                 edge_eps: float = 1e-3) -> None:
+        """``edge_radius`` > 0: ab goes from the working size to the photo's with a guided filter on L (its
+        box radius in working pixels, ``edge_eps`` its regulariser on L in [0, 1]) instead of bilinearly, so
+        colour edges follow the photo's edges; a plain attribute, like the readout's."""
         super().__init__()
         self.net = net
         self.split = automatic is not None
         self.automatic = automatic if automatic is not None else net  # TorchScript wants a module either way
         self.work_side, self.tile, self.overlap, self.ref_side = work_side, tile, overlap, ref_side
+        self.edge_radius, self.edge_eps = edge_radius, edge_eps
         self.band_rows = 256
 
     def _work_size(self, h: int, w: int, side: int) -> tuple[int, int]:
@@ -342,11 +369,29 @@ class ColorizeService(nn.Module):
         else:
             ab = 0.5 * (self._predict(l, hint_ab, mask, band_sum, desc, guided)
                         + self._patchwise(l, hint_ab, mask, band_sum, desc, guided))
-        return self._recombine(l_full, ab)
+        return self._recombine(l_full, l, ab)
 
-    def _recombine(self, l_full: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-        """Upsampled ab joined with the full-size L, in bands of rows to bound memory on large photos."""
-        ab = F.interpolate(ab, size=l_full.shape[-2:], mode="bilinear", align_corners=False)
+    def _edge_fit(self, l: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The guided filter's coefficients (He, Sun, Tang, "Guided Image Filtering", TPAMI 2013), at the working
+        size: per pixel, ab ~ scale * L + offset fitted over a box around it, both boxed again. Upsampled and
+        applied to the full-size L, they give He and Sun's fast guided upsampling (arXiv 1505.00996)."""
+        r = self.edge_radius
+        g = l / 100.0
+        mean_g, mean_ab = _box(g, r), _box(ab, r)
+        scale = (_box(g * ab, r) - mean_g * mean_ab) / (_box(g * g, r) - mean_g * mean_g + self.edge_eps)
+        return _box(scale, r), _box(mean_ab - scale * mean_g, r)
+
+    def _recombine(self, l_full: torch.Tensor, l: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """ab upsampled to the full size (bilinearly, or guided by L) and joined with the full-size L, in bands
+        of rows to bound memory on large photos."""
+        size = [l_full.shape[-2], l_full.shape[-1]]
+        if self.edge_radius > 0:
+            scale, offset = self._edge_fit(l, ab)
+            scale = F.interpolate(scale, size=size, mode="bilinear", align_corners=False)
+            ab = F.interpolate(offset, size=size, mode="bilinear", align_corners=False)
+            ab += scale * (l_full / 100.0)
+        else:
+            ab = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
         out = l_full.new_empty([l_full.shape[0], 3, l_full.shape[-2], l_full.shape[-1]])
         rows = self.band_rows
         for y in range(0, l_full.shape[-2], rows):

@@ -2,7 +2,9 @@
 
 A batch is (L, hint ab, hint mask, reference Lab, has_reference, true ab, true RGB). About a
 third of the samples are automatic (no hints, no reference); the others get 0-20 hints and, often,
-a reference. Losses: L1 on ab for the regression head; for the class head (Zhang et al. 2016)
+a reference. ``--print-share``: that share of the samples gets its L from an old print of the photo
+(faded, soft, grainy, scratched, toned, JPEG'd: ``training/degradations/old_print.py``), the target ab
+staying the clean photo's, so automatic colour learns what archive scans look like. Losses: L1 on ab for the regression head; for the class head (Zhang et al. 2016)
 cross-entropy against soft-encoded true ab, rebalanced by the training photos' ab prior
 (``--ab-prior``, written by ``training/campaigns/colour/ab_prior.py``). Validation scores the
 L-preserving RGB recombination against the true photo, with the grayscale photo (ab = 0) as the
@@ -15,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -22,8 +25,9 @@ from torch.nn import functional as F
 from training.colour import REBALANCE_LAMBDA, ab_bins, rebalancing_weights, recombine, rgb_to_lab, soft_encode
 from training.degradations.colour_cast import random_cast
 from training.degradations.colour_hints import MAX_HINTS, sample_hints
+from training.degradations.old_print import old_prints
 from training.degradations.reference_views import sample_references
-from training.models.colorizer import AB_SCALE, PRESETS, READOUT, ColorizeService, colorizer
+from training.models.colorizer import AB_SCALE, PRESETS, READOUT, UPSAMPLING, ColorizeService, colorizer
 from training.task import Task
 from training.warm_start import load_matching_weights
 
@@ -58,10 +62,19 @@ class ColorizeTask(Task):
     default_max_side = 256  # the service predicts ab at <= 256 px (its working size): train at that scale
 
     def __init__(self, args: argparse.Namespace) -> None:
+        self.rng = np.random.default_rng(args.seed)  # before super(): it degrades the validation crops
         self.class_prior = read_class_prior(args.ab_prior) if args.ab_prior else None
         if self.class_prior is None and PRESETS[args.preset].get("head", "regression") != "regression":
             print("colorize: no --ab-prior, so the class loss is not rebalanced", file=sys.stderr)
         super().__init__(args)
+
+    def rng_state(self) -> dict:
+        return {**super().rng_state(), "prints": self.rng.bit_generator.state}
+
+    def load_rng_state(self, state: dict) -> None:
+        super().load_rng_state(state)
+        if "prints" in state:  # checkpoints from before --print-share
+            self.rng.bit_generator.state = state["prints"]
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -77,11 +90,19 @@ class ColorizeTask(Task):
                             help="the annealed mean's share of the output with both heads (default the preset's)")
         parser.add_argument("--guided-mix", type=float, default=None,
                             help="the same where hints or a reference are given (default the preset's)")
+        parser.add_argument("--confidence", type=float, default=None,
+                            help="class confidence below which the annealed mean's chroma shrinks (0: off; default the preset's)")
+        parser.add_argument("--edge-radius", type=int, default=0,
+                            help="export: bring ab to the photo's size with a guided filter on L of this radius (0: bilinear)")
+        parser.add_argument("--edge-eps", type=float, default=1e-3, help="export: the guided filter's regulariser")
         parser.add_argument("--max-hints", type=int, default=MAX_HINTS, help="hints per sample: uniform from 0 to this")
         parser.add_argument("--p-automatic", type=float, default=0.3,
                             help="probability of a sample with neither hints nor reference (automatic mode)")
         parser.add_argument("--p-cast", type=float, default=0.3,
                             help="probability of a random colour cast on a photo with a reference, and on the reference")
+        parser.add_argument("--print-share", type=float, default=0.0,
+                            help="share of samples whose L is taken from an old print of the photo "
+                                 "(training/degradations/old_print.py); the target ab stays the photo's")
         parser.add_argument("--guided-from", type=Path, default=None, metavar="FILE",
                             help="export this run as the automatic-mode network beside FILE's (a checkpoint or an "
                                  "export, preset --guided-preset), which answers photos with hints or a reference")
@@ -104,7 +125,11 @@ class ColorizeTask(Task):
         lab = rgb_to_lab(clean)
         hint_ab, hint_mask = sample_hints(lab[:, 1:], self.args.max_hints)
         guided = (~automatic).to(lab.dtype)[:, None, None, None]
-        return lab[:, :1], hint_ab * guided, hint_mask * guided, rgb_to_lab(refs), has_ref, lab[:, 1:], clean
+        l = lab[:, :1]
+        if self.args.print_share > 0:
+            printed, chosen = old_prints(clean, self.rng, self.args.print_share)
+            l = torch.where(chosen[:, None, None, None], rgb_to_lab(printed)[:, :1], l)
+        return l, hint_ab * guided, hint_mask * guided, rgb_to_lab(refs), has_ref, lab[:, 1:], clean
 
     def _ab(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return model(*batch[:5])
@@ -127,9 +152,10 @@ class ColorizeTask(Task):
         return loss
 
     def export_module(self, model: nn.Module) -> nn.Module:
+        upsampling = {name: getattr(self.args, name) for name in UPSAMPLING}
         if self.args.guided_from is None:
-            return ColorizeService(model)
-        return ColorizeService(self.guided_network(), automatic=model)
+            return ColorizeService(model, **upsampling)
+        return ColorizeService(self.guided_network(), automatic=model, **upsampling)
 
     def guided_network(self) -> nn.Module:
         """The ``--guided-from`` weights, all of them (a partly loaded network would serve noise)."""
