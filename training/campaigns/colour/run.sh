@@ -13,7 +13,9 @@
 # `run.sh ship-retouch` / `run.sh ship-colorize [--mix M --temperature T]` re-run a finished run's
 # command with --export-to (nothing is trained again): the weights go to archives/ with TRAINED_WITH.txt.
 set -euo pipefail
-DATA="${DATA:-../shared/data/photos ../shared/data/faces ../shared/data/scenes}"
+# The data is not in the repository: DATA_ROOT names the folder that holds photos/, faces/, scenes/ (and diverse/, motion240/).
+DATA_ROOT="${DATA_ROOT:?set DATA_ROOT to the training data folder (see the README.md beside this script)}"
+DATA="${DATA:-$DATA_ROOT/photos $DATA_ROOT/faces $DATA_ROOT/scenes}"
 HERE=training/campaigns/colour
 PRIOR=$HERE/ab_prior.json
 WINNER="${WINNER:-mixed}"

@@ -15,7 +15,9 @@
 # `run.sh gpu-leg` is the same run on a CUDA machine for LEG_MINUTES (default 9), bf16: it checkpoints
 # into real-<winner>/ and stops; `run.sh real` on the CPU continues from that checkpoint.
 set -euo pipefail
-DATA="${DATA:-../shared/data/photos ../shared/data/faces ../shared/data/scenes}"
+# The data is not in the repository: DATA_ROOT names the folder that holds photos/, faces/, scenes/ (and diverse/, motion240/).
+DATA_ROOT="${DATA_ROOT:?set DATA_ROOT to the training data folder (see the README.md beside this script)}"
+DATA="${DATA:-$DATA_ROOT/photos $DATA_ROOT/faces $DATA_ROOT/scenes}"
 HERE=training/campaigns/deblur
 WINNER="${WINNER:-quarter_bf16}"
 PY="${PY:-python}"
@@ -48,8 +50,8 @@ grow() {  # the main run's EMA weights in 9 blocks instead of 6, a fresh optimis
     --preset cpu_quarter_deep --bf16 --eval-every 500 --init-from "$HERE/main-$WINNER/checkpoint.pt" "$@"
 }
 
-REAL_DATA="${REAL_DATA:-$DATA ../shared/data/diverse}"
-REAL=(--data $REAL_DATA --motion ../shared/data/motion240 --batch 8 --val-patches 32 --eval-every 200 --ema 0.998
+REAL_DATA="${REAL_DATA:-$DATA $DATA_ROOT/diverse}"
+REAL=(--data $REAL_DATA --motion $DATA_ROOT/motion240 --batch 8 --val-patches 32 --eval-every 200 --ema 0.998
       --channels-last --bf16 --lr 3e-4 --init-from archives/deblur/deblur.pt)
 declare -A REAL_PRESET=([plain]=cpu_quarter_deep [fft]=cpu_quarter_deep_fft)
 
