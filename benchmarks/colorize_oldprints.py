@@ -28,12 +28,9 @@ from benchmarks.common import RESULTS, ROOT, held_out_photos, write_results
 from training.colour import rgb_to_lab
 from training.data import list_images, load_rgb, to_float
 from training.grid import save_grid
+from training.models.colorizer import _box  # the same box mean the service's guided upsampling uses
 
 MEASURE_SIDE, FIT_RADIUS, FIT_EPS = 256, 8, 1e-3
-
-
-def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    return F.avg_pool2d(x, 2 * radius + 1, 1, radius, count_include_pad=False)
 
 
 def colour_figures(rgb: torch.Tensor) -> dict[str, float]:
