@@ -1,4 +1,5 @@
-"""Light-bleed removal (FiLM²): photo patches with synthetic glow/flare/veiling glare -> the clean patches."""
+"""Light-bleed removal (FiLM²): photo patches with synthetic glow/flare/veiling glare, or made into night shots
+with street-light flare (``training/degradations/flare.py``) -> the same patches without the stray light."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from training.degradations.flare import night_flare
 from training.degradations.glare import add_glare
 from training.models.film2 import CONDITION_SIDE, PRESETS, film2
 from training.task import Task
@@ -31,16 +33,40 @@ class EnhanceTask(Task):
         parser.add_argument("--clean-fraction", type=float, default=0.2,
                             help="share of patches left undegraded: without them the model 'removes' an expected "
                                  "veil from every bright photo, clean ones included")
+        parser.add_argument("--flare-share", type=float, default=0.0,
+                            help="share of patches made into night shots with lens flare (starbursts, glow, "
+                                 "ghosts, veil); the rest get the daylight glare synthesis")
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        # The degradation's own stream (saved in checkpoints): a resumed run draws the same flares.
+        self.gen = torch.Generator().manual_seed(args.seed + 7)
+        super().__init__(args)
+
+    def rng_state(self) -> dict:
+        return {**super().rng_state(), "degradation": self.gen.get_state()}
+
+    def load_rng_state(self, state: dict) -> None:
+        super().load_rng_state(state)
+        if "degradation" in state:  # checkpoints from before the stream was kept
+            self.gen.set_state(state["degradation"])
 
     def build_model(self) -> nn.Module:
         return film2(self.args.preset, self.args.encoder_weights)
 
     def make_batch(self, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Flips/rotations come from the sampler; no brightness/colour jitter (the task is about light).
-        degraded = add_glare(clean)
-        untouched = torch.rand(clean.shape[0]) < self.args.clean_fraction
-        degraded[untouched] = torch.round(clean[untouched] * 255) / 255
-        return degraded, clean
+        n = clean.shape[0]
+        night = torch.rand(n, generator=self.gen) < self.args.flare_share
+        target = torch.round(clean * 255) / 255
+        degraded = target.clone()
+        if (~night).any():
+            degraded[~night] = add_glare(clean[~night], self.gen)
+        if night.any():
+            degraded[night], target[night] = night_flare(clean[night], self.gen)
+        # Clean patches (a night one keeps its lamps, unflared): the model must leave them as they are.
+        untouched = torch.rand(n, generator=self.gen) < self.args.clean_fraction
+        degraded[untouched] = target[untouched]
+        return degraded, target
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         main, light = model.branches(batch[0])
