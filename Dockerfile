@@ -1,4 +1,4 @@
-# restoration-serve: one image for CPU and GPU (README, "Deployment").
+# restoration-serve: one image for CPU and GPU (docs/deployment.md).
 #   docker build -t restoration-serve .
 #   docker run --rm -p 127.0.0.1:8080:8080 restoration-serve                 # CPU
 #   docker run --rm --gpus all -p 127.0.0.1:8080:8080 restoration-serve      # GPU, NVIDIA container runtime

@@ -42,7 +42,7 @@ train-%: $(STAMP)
 eval-%: $(STAMP)
 	$(PY) -m benchmarks.$*_quality --data $(DATA)
 
-# latency and throughput against issue 9's targets through a fresh TorchServe; rewrites README's table
+# latency and throughput against issue 9's targets through a fresh TorchServe; rewrites docs/serving.md's table
 bench-serve: $(STAMP) java
 	$(PY) -m benchmarks.serve_latency --readme
 
@@ -70,7 +70,7 @@ batch: $(STAMP)
 	@test -n "$(IN)" -a -n "$(OUT)" -a -n "$(ENDPOINT)" || { echo "usage: make batch IN=<folder> OUT=<folder> ENDPOINT=<name> [OPTS=\"key=value ...\"] [FORMAT=jpeg] [WORKERS=4] [CRF=14 | LOSSLESS=1]"; exit 2; }
 	$(PY) -m client.batch "$(IN)" "$(OUT)" --endpoint "$(ENDPOINT)" $(foreach o,$(OPTS),--opt "$(o)") $(if $(FORMAT),--format $(FORMAT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(URL),--url $(URL)) $(if $(CRF),--crf $(CRF)) $(if $(LOSSLESS),--lossless)
 
-# the README's capacity table from benchmarks/results/serve_latency.json (after `make bench-serve` on a quiet machine)
+# docs/deployment.md's capacity table from benchmarks/results/serve_latency.json (after `make bench-serve` on a quiet machine)
 capacity: $(STAMP)
 	$(PY) -m benchmarks.capacity --write-readme
 

@@ -3,8 +3,9 @@
     python -m benchmarks.capacity [--load 10] [--utilisation 0.7] [--write-readme]     (or: make capacity)
 
 Reads the latency measured through TorchServe (benchmarks/results/serve_latency.json, written by
-``python -m benchmarks.serve_latency`` on a quiet 2-core machine) and prints the README's table;
-``--write-readme`` replaces the table in README.md, so new latency figures need only this command.
+``python -m benchmarks.serve_latency`` on a quiet 2-core machine) and prints the capacity guide's table;
+``--write-readme`` replaces the table in docs/deployment.md (where README.md's deployment section moved,
+issue 25), so new latency figures need only this command.
 
 The model behind it: a replica runs one worker per endpoint, and a worker uses both cores for one
 request (or one batch) at a time. A request to endpoint e therefore occupies the replica for its
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS, ROOT
 
-README = ROOT / "README.md"
+DOC = ROOT / "docs" / "deployment.md"  # its capacity guide holds the table (the README links it)
 BEGIN, END = "<!-- capacity:begin -->", "<!-- capacity:end -->"
 UTILISATION = 0.7  # deploy/k8s/hpa.yaml scales out at 70% CPU
 
@@ -41,7 +42,7 @@ def replicas(load: dict[str, float], seconds: dict[str, float], utilisation: flo
 
 
 def table(load: float, utilisation: float = UTILISATION) -> str:
-    """The README's capacity table (markdown) and the sentence on mixed loads."""
+    """The capacity guide's table (markdown) and the sentence on mixed loads."""
     rows = latencies()
     seconds = {name: record["median_seconds"] for name, record in rows.items()}
     lines = [f"| endpoint | photo (PNG) | median latency | requests/s per replica | replicas for {load:g} requests/s |",
@@ -62,7 +63,7 @@ def _photo(record: dict) -> str:
     return (record["input"] if output == record["input"] else f"{record['input']} → {output}").replace("x", "×")
 
 
-def write_readme(text: str, readme: Path = README) -> None:
+def write_readme(text: str, readme: Path = DOC) -> None:
     content = readme.read_text()
     pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
     if not pattern.search(content):

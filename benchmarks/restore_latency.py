@@ -9,7 +9,7 @@ model-config.yaml, token auth, real HTTP). The upload is one real photo (scikit-
 ``restore`` and once as separate calls (each answer, a PNG, is the next call's upload), from one
 client, interleaved so that a drifting background load weighs on both alike. Printed: the median
 seconds of each, their ratio, and the largest difference between the two answers in 8-bit levels
-(the README's claim: at most 1). Written to benchmarks/results/restore_latency.json (--out elsewhere).
+(docs/api.md's claim: at most 1). Written to benchmarks/results/restore_latency.json (--out elsewhere).
 Run it on a quiet machine: the figures are wall-clock times.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ Starts a fresh server with the archives, sends each endpoint one synthetic 4:3 p
 ``--megapixels`` (capped at the endpoint's ``max_input_pixels``, smaller if the answer would be too
 large), one endpoint after another, and samples the resident memory (RSS) of that endpoint's worker
 and of the frontend every 50 ms. Merges the figures into benchmarks/results/worker_memory.json
-(per endpoint); deploy/k8s/deployment.yaml's memory request and limit come from them (README, "Deployment").
+(per endpoint); deploy/k8s/deployment.yaml's memory request and limit come from them (docs/deployment.md).
 
 Memory does not depend on CPU load, so unlike the latency benchmarks this one may run on a busy
 machine: the archives get an hour to start and to answer, and the server an hour to load them.

@@ -127,7 +127,7 @@ def test_a_stopped_clip_resumes_without_resending_its_finished_frames(live, tmp_
     def restore(frame_limit: int | None) -> tuple[Summary, Restorer]:
         restorer = Restorer(live.server.inference_url, "superres", {}, TokenSource(live.server.key_file))
         summary = Summary()
-        # one in flight: superres batches concurrent requests, which may move an answer by 1 level (README),
+        # one in flight: superres batches concurrent requests, which may move an answer by 1 level (docs/video.md),
         # and this test compares the frames exactly with answers to requests sent one at a time
         run_videos(jobs, restorer, 1, encoding, out, summary, frame_limit=frame_limit, progress=False)
         return summary, restorer

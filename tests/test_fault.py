@@ -72,6 +72,6 @@ def test_sigkill_of_a_worker_under_load_fails_only_the_requests_in_flight(tmp_pa
     recovery = min(answered) - killed_at
     assert recovery <= RECOVERY_S, f"the first request after the kill was answered {recovery:.1f} s later"
     print(f"worker {old} killed under {CLIENTS} clients: {len(failed)} request(s) failed, all in flight; "
-          f"a new worker answered {recovery:.1f} s later; {len(results)} requests in all")  # pytest -s: the README figure
+          f"a new worker answered {recovery:.1f} s later; {len(results)} requests in all")  # pytest -s: the figure in docs/reliability.md
     assert sum(r.started > killed_at + recovery for r in results) > CLIENTS  # the load went on, all of it answered
     assert len(workers) == 1 and workers[0]["pid"] != old and workers[0]["status"] == "READY"

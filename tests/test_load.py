@@ -11,7 +11,7 @@ from tests.support import ROOT
 
 
 def test_locust_run_has_no_failures(live, tmp_path):
-    """As the README runs it against `make serve`: no TS_TOKEN, the key comes from the server's key file."""
+    """As docs/serving.md runs it against `make serve`: no TS_TOKEN, the key comes from the server's key file."""
     env = {k: v for k, v in os.environ.items() if k != "TS_TOKEN"}
     env.update(TS_KEY_FILE=str(live.server.key_file), TS_ENDPOINTS=",".join(endpoints()))
     prefix = tmp_path / "locust"

@@ -1,5 +1,5 @@
 """The serving benchmarks' own logic: the load client against a real local HTTP server, the sweep's
-grid and choice, the README table rewrite. (Their figures are printed by the scripts, not tested.)"""
+grid and choice, the docs/serving.md table rewrite. (Their figures are printed by the scripts, not tested.)"""
 from __future__ import annotations
 
 import http.server
@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from benchmarks.batching_sweep import recommend, variants
+from benchmarks.common import ROOT
 from benchmarks.http_load import closed_loop
-from benchmarks.serve_latency import README_MARKERS, update_readme
+from benchmarks.serve_latency import DOC, README_MARKERS, update_readme
 
 
 class Replies(http.server.BaseHTTPRequestHandler):
@@ -85,7 +86,8 @@ def test_recommendation_averages_the_loaded_runs_and_prefers_the_smaller_batch_o
 
 def test_readme_table_is_rewritten_between_its_markers(tmp_path):
     begin, end = README_MARKERS
-    readme = tmp_path / "README.md"
+    assert DOC == ROOT / "docs" / "serving.md" and begin in DOC.read_text() and end in DOC.read_text()
+    readme = tmp_path / "serving.md"
     readme.write_text(f"intro\n{begin}\nold table\n{end}\noutro\n")
     results = {"superres": {"input": "128x128", "output": "512x512", "http_p50_ms": 12.0, "handler_p50_ms": 10.0,
                             "predict_p50_ms": 9.0, "http_over_predict": 1.33, "tiny_http_p50_ms": 8.0},

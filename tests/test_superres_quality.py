@@ -1,6 +1,6 @@
 """The committed superres weights on held-out photos, clean and as JPEG files (needs ../shared/data).
 
-The clean issue asked for +1.5 dB; the shipped weights measure +1.09 dB (README), so this guards what they
+The clean issue asked for +1.5 dB; the shipped weights measure +1.09 dB (docs/models.md), so this guards what they
 do achieve: a clear margin over bicubic on every kind of held-out photo. Issue 30: small JPEGs are what
 users send; ``auto`` must route every one of them to the real-input network (archives/superres/superres_real.pt).
 """
@@ -44,7 +44,7 @@ def test_jpeg_inputs_are_what_bicubic_of_the_jpeg_is_compared_with(inputs, clean
 
 
 def test_the_shipped_real_network_answers_jpegs_better_and_auto_keeps_clean_inputs(inputs):
-    """Issue 30's target (+0.8 dB on JPEG inputs, ``JPEG_GAIN_TARGET_DB``) is not met (+0.35 dB, README); this
+    """Issue 30's target (+0.8 dB on JPEG inputs, ``JPEG_GAIN_TARGET_DB``) is not met (+0.35 dB, docs/models.md); this
     guards what the shipped pair does: JPEGs clearly better than from the clean network, every one of them
     better than bicubic, and auto costing clean inputs almost nothing."""
     models = {"clean": torch.jit.load(str(WEIGHTS)).eval(), "real": torch.jit.load(str(REAL_WEIGHTS)).eval()}
