@@ -81,6 +81,14 @@ deploy-check: $(STAMP)
 
 .PHONY: capacity deploy-check
 
+# make openapi [OPENAPI=docs/openapi.json]: the inference API as OpenAPI 3.1, generated from handlers/options.py
+# (standard library only: no venv needed); the studio serves the same document at /openapi.json
+OPENAPI ?= docs/openapi.json
+openapi:
+	$(PYTHON) -m handlers.openapi "$(OPENAPI)"
+
+.PHONY: openapi
+
 # make image [BASE_IMAGE=...] [ENGINE=podman|docker] [RUNTIME=runc] [TAG=restoration-serve]: build the container image with docker
 # or podman, whichever works here; pip in the build uses this host's pip configuration (deploy/image_build.py)
 TAG ?= restoration-serve

@@ -9,6 +9,7 @@ no other path, method, header or host is passed on. It binds to loopback, answer
 addressed to its own host names (against DNS rebinding), refuses posts from other sites, caps an
 upload at TorchServe's ``max_request_size`` and its pixels at the endpoint's ``max_input_pixels``
 (read from its header before anything is forwarded), and sets a strict Content-Security-Policy.
+``GET /openapi.json`` answers the inference API's OpenAPI 3.1 description (handlers/openapi.py).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from client.auth import TokenSource, is_token_rejection, request_with_key
 from serving.server import ROOT, _url, read_properties, running_pid
 from handlers.options import ENDPOINTS as DECLARED_ENDPOINTS
 from handlers.options import schema
+from handlers.openapi import document as openapi_document
 from serving.server import main as serve_main
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -128,6 +130,11 @@ def create_app(upstream: Upstream, hosts: tuple[str, ...] = LOOPBACK_NAMES) -> F
         """What the page builds its form from: each endpoint's options as its handler declares them."""
         return jsonify(endpoints={name: schema(name) for name in upstream.endpoints},
                        max_request_bytes=upstream.max_request_bytes)
+
+    @app.get("/openapi.json")
+    def openapi():
+        """TorchServe's inference API as OpenAPI 3.1 (handlers/openapi.py), generated now: never stale."""
+        return jsonify(openapi_document())
 
     @app.post("/api/predict/<endpoint>")
     def predict(endpoint: str):
